@@ -1,0 +1,12 @@
+"""Settings for the test suite: the production settings with test-only conveniences."""
+
+import os
+
+os.environ.setdefault("SDELKA_TESTING", "1")
+os.environ.setdefault("SDELKA_DATA_DIR", os.path.join(os.getcwd(), "var", "test"))
+
+from sdelka.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AXES_ENABLED = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
