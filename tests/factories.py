@@ -60,14 +60,14 @@ SBER_BIK = "044525225"
 SBER_CORR = "30101810400000000225"
 
 
-class TeamFactory(factory.django.DjangoModelFactory):
+class TeamFactory(factory.django.DjangoModelFactory[Team]):
     class Meta:
         model = Team
 
     name = factory.Sequence(lambda n: f"Отдел продаж {n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -85,7 +85,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
-class CounterpartyFactory(factory.django.DjangoModelFactory):
+class CounterpartyFactory(factory.django.DjangoModelFactory[Counterparty]):
     class Meta:
         model = Counterparty
 
@@ -98,7 +98,7 @@ class CounterpartyFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
 
 
-class ContactPersonFactory(factory.django.DjangoModelFactory):
+class ContactPersonFactory(factory.django.DjangoModelFactory[ContactPerson]):
     class Meta:
         model = ContactPerson
 
@@ -108,7 +108,7 @@ class ContactPersonFactory(factory.django.DjangoModelFactory):
     phones = "+7 495 123-45-67"
 
 
-class CounterpartyBankAccountFactory(factory.django.DjangoModelFactory):
+class CounterpartyBankAccountFactory(factory.django.DjangoModelFactory[CounterpartyBankAccount]):
     class Meta:
         model = CounterpartyBankAccount
 
@@ -119,7 +119,7 @@ class CounterpartyBankAccountFactory(factory.django.DjangoModelFactory):
     number = factory.LazyFunction(lambda: make_account(RNG, SBER_BIK))
 
 
-class OrganisationFactory(factory.django.DjangoModelFactory):
+class OrganisationFactory(factory.django.DjangoModelFactory[Organisation]):
     class Meta:
         model = Organisation
 
@@ -130,7 +130,7 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     accountant_name = "Сидорова А. А."
 
 
-class OrganisationBankAccountFactory(factory.django.DjangoModelFactory):
+class OrganisationBankAccountFactory(factory.django.DjangoModelFactory[OrganisationBankAccount]):
     class Meta:
         model = OrganisationBankAccount
 
@@ -142,14 +142,14 @@ class OrganisationBankAccountFactory(factory.django.DjangoModelFactory):
     is_main = True
 
 
-class ProductGroupFactory(factory.django.DjangoModelFactory):
+class ProductGroupFactory(factory.django.DjangoModelFactory[ProductGroup]):
     class Meta:
         model = ProductGroup
 
     name = factory.Sequence(lambda n: f"Группа {n}")
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
     class Meta:
         model = Product
 
@@ -159,14 +159,14 @@ class ProductFactory(factory.django.DjangoModelFactory):
     unit = factory.LazyFunction(lambda: Unit.objects.get(okei="796"))
 
 
-class PriceTypeFactory(factory.django.DjangoModelFactory):
+class PriceTypeFactory(factory.django.DjangoModelFactory[PriceType]):
     class Meta:
         model = PriceType
 
     name = factory.Sequence(lambda n: f"Оптовая {n}")
 
 
-class PriceFactory(factory.django.DjangoModelFactory):
+class PriceFactory(factory.django.DjangoModelFactory[Price]):
     class Meta:
         model = Price
 
@@ -175,14 +175,14 @@ class PriceFactory(factory.django.DjangoModelFactory):
     value = Decimal("100.00")
 
 
-class WarehouseFactory(factory.django.DjangoModelFactory):
+class WarehouseFactory(factory.django.DjangoModelFactory[Warehouse]):
     class Meta:
         model = Warehouse
 
     name = factory.Sequence(lambda n: f"Склад {n}")
 
 
-class StockLevelFactory(factory.django.DjangoModelFactory):
+class StockLevelFactory(factory.django.DjangoModelFactory[StockLevel]):
     class Meta:
         model = StockLevel
 
@@ -195,7 +195,7 @@ def default_pipeline() -> Pipeline:
     return Pipeline.objects.get(is_default=True)
 
 
-class DealFactory(factory.django.DjangoModelFactory):
+class DealFactory(factory.django.DjangoModelFactory[Deal]):
     class Meta:
         model = Deal
 
@@ -207,7 +207,7 @@ class DealFactory(factory.django.DjangoModelFactory):
     amount = Decimal("1000.00")
 
 
-class InvoiceFactory(factory.django.DjangoModelFactory):
+class InvoiceFactory(factory.django.DjangoModelFactory[Invoice]):
     """A bare invoice row; build invoices with lines through sales.services in tests of behaviour."""
 
     class Meta:

@@ -33,7 +33,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not (DEV_MODE or DEBUG or env_bool("SDELKA_TESTING")):
         raise ImproperlyConfigured("Set SECRET_KEY (a long random string) or run with SDELKA_DEV=1.")
-    SECRET_KEY = "sdelka-development-key-not-for-production"  # noqa: S105 - dev and tests only
+    SECRET_KEY = "sdelka-development-key-not-for-production"  # dev and tests only
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if not DEBUG else "*")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -200,9 +200,7 @@ WHITENOISE_USE_FINDERS = DEBUG or env_bool("SDELKA_TESTING")
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))

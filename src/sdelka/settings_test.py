@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("SDELKA_TESTING", "1")
 os.environ.setdefault("SDELKA_DATA_DIR", os.path.join(os.getcwd(), "var", "test"))
 
-from sdelka.settings import *  # noqa: E402, F403
+from sdelka.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AXES_ENABLED = False

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -57,7 +59,7 @@ class User(AbstractUser):
     middle_name = models.CharField(_("middle name"), max_length=150, blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager[User]] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = _("user")

@@ -26,8 +26,8 @@ class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     reported as "does not exist", exactly like an id that does not exist at all."""
 
     def get_queryset(self) -> QuerySet[Model]:
-        queryset = super().get_queryset()
+        queryset: Any = super().get_queryset()
         request = self.context.get("request")
         if request is None:
             return queryset.none()
-        return queryset.visible_to(request.user)  # type: ignore[attr-defined]
+        return queryset.visible_to(request.user)

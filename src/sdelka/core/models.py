@@ -49,9 +49,7 @@ class ExchangeRate(models.Model):
 
     currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.CASCADE, related_name="rates")
     date = models.DateField(_("date"))
-    rate = models.DecimalField(
-        _("rate"), max_digits=18, decimal_places=4, validators=[MinValueValidator(0)]
-    )
+    rate = models.DecimalField(_("rate"), max_digits=18, decimal_places=4, validators=[MinValueValidator(0)])
     nominal = models.PositiveIntegerField(_("nominal"), default=1)
 
     class Meta:

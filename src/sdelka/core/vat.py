@@ -48,9 +48,7 @@ class LineAmounts:
     total: Decimal
 
 
-def line_amounts(
-    *, quantity: Decimal, price: Decimal, discount: Decimal, rate: str, mode: str
-) -> LineAmounts:
+def line_amounts(*, quantity: Decimal, price: Decimal, discount: Decimal, rate: str, mode: str) -> LineAmounts:
     """Line sum = round(quantity × price) − discount, then VAT by the document's mode."""
     amount = money(quantity * price) - money(discount)
     percent = VatRate(rate).percent
