@@ -1,0 +1,42 @@
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite tuning")
+def test_sqlite_runs_in_wal_with_busy_timeout_and_immediate_transactions():
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == 20000
+    assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_huey_backend_follows_redis_url():
+    expected = "huey.RedisHuey" if settings.REDIS_URL else "huey.SqliteHuey"
+    assert settings.HUEY["huey_class"] == expected
+    assert settings.HUEY["immediate"] is False
+
+
+def test_production_defaults_refuse_to_start_without_secret_key(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "sdelka.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+
+
+def test_debug_is_off_unless_asked(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
+    code = "import sdelka.settings as s; print(s.DEBUG, s.ALLOWED_HOSTS)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False ['127.0.0.1', 'localhost']"
