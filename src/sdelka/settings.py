@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "sdelka.catalog",
     "sdelka.sales",
     "sdelka.activities",
+    "sdelka.exchange",
     "sdelka.web",
 ]
 
