@@ -11,7 +11,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.ru import inn as stdnum_inn
 
 KPP_RE = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
-ACCOUNT_KEY_WEIGHTS = [7, 1, 3] * 8
+ACCOUNT_KEY_WEIGHTS = ([7, 1, 3] * 8)[:23]  # prefix (3) + account (20)
 CORRESPONDENT_PREFIXES = ("30101", "30125", "40102")
 
 
