@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from tests.factories import TeamFactory, UserFactory
 
 from sdelka.accounts.models import Role, User
+from tests.factories import TeamFactory, UserFactory
 
 
 @dataclass
