@@ -22,7 +22,11 @@ class CounterpartyGroup(models.Model):
 
     name = models.CharField(_("name"), max_length=150)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent group"), null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name=_("parent group"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="children",
     )
 
@@ -66,11 +70,17 @@ class Counterparty(TimeStampedModel):
     emails = models.CharField(_("e-mails"), max_length=255, blank=True, help_text=_("Separate several with commas."))
     site = models.CharField(_("site"), max_length=255, blank=True)
     group = models.ForeignKey(
-        CounterpartyGroup, verbose_name=_("group"), null=True, blank=True, on_delete=models.SET_NULL,
+        CounterpartyGroup,
+        verbose_name=_("group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="counterparties",
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
         related_name="owned_counterparties",
     )
     co_owners = models.ManyToManyField(
@@ -79,7 +89,9 @@ class Counterparty(TimeStampedModel):
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="counterparties")
     is_vip = models.BooleanField(_("VIP"), default=False)
     vip_users = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("users allowed to see this VIP"), blank=True,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("users allowed to see this VIP"),
+        blank=True,
         related_name="vip_counterparties",
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -134,6 +146,9 @@ class CounterpartyBankAccount(BankAccountBase):
         ordering = ["-is_main", "id"]
         constraints = [
             models.UniqueConstraint(fields=["counterparty", "number", "bik"], name="counterparty_account_unique"),
+            models.UniqueConstraint(
+                fields=["counterparty"], condition=models.Q(is_main=True), name="counterparty_one_main_account"
+            ),
         ]
 
 
