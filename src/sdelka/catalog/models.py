@@ -13,7 +13,11 @@ from sdelka.core.vat import VatRate
 class ProductGroup(models.Model):
     name = models.CharField(_("name"), max_length=255)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent group"), null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name=_("parent group"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="children",
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -31,7 +35,11 @@ class Unit(models.Model):
     """A unit of measure; `okei` is its code in the all-Russian classifier (796 = шт)."""
 
     okei = models.CharField(
-        _("ОКЕИ code"), max_length=4, unique=True, null=True, blank=True,
+        _("ОКЕИ code"),
+        max_length=4,
+        unique=True,
+        null=True,
+        blank=True,
         validators=[RegexValidator(r"^\d{3,4}$", _("An ОКЕИ code is 3 or 4 digits."))],
     )
     name = models.CharField(_("short name"), max_length=30)
@@ -54,7 +62,11 @@ class ProductKind(models.TextChoices):
 
 class Product(TimeStampedModel):
     group = models.ForeignKey(
-        ProductGroup, verbose_name=_("group"), null=True, blank=True, on_delete=models.SET_NULL,
+        ProductGroup,
+        verbose_name=_("group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="products",
     )
     article = models.CharField(_("article"), max_length=100, blank=True, db_index=True)
@@ -159,7 +171,9 @@ class PriceType(models.Model):
 
 
 class Price(models.Model):
-    price_type = models.ForeignKey(PriceType, verbose_name=_("price type"), on_delete=models.CASCADE, related_name="prices")
+    price_type = models.ForeignKey(
+        PriceType, verbose_name=_("price type"), on_delete=models.CASCADE, related_name="prices"
+    )
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="prices")
     variant = models.ForeignKey(
         Variant, verbose_name=_("variant"), null=True, blank=True, on_delete=models.CASCADE, related_name="prices"
@@ -175,7 +189,8 @@ class Price(models.Model):
                 fields=["price_type", "product"], condition=Q(variant__isnull=True), name="price_unique_product"
             ),
             models.UniqueConstraint(
-                fields=["price_type", "product", "variant"], condition=Q(variant__isnull=False),
+                fields=["price_type", "product", "variant"],
+                condition=Q(variant__isnull=False),
                 name="price_unique_variant",
             ),
             models.CheckConstraint(condition=Q(value__gte=0), name="price_not_negative"),
@@ -200,7 +215,9 @@ class Warehouse(models.Model):
 
 
 class StockLevel(models.Model):
-    warehouse = models.ForeignKey(Warehouse, verbose_name=_("warehouse"), on_delete=models.CASCADE, related_name="stock")
+    warehouse = models.ForeignKey(
+        Warehouse, verbose_name=_("warehouse"), on_delete=models.CASCADE, related_name="stock"
+    )
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stock")
     variant = models.ForeignKey(
         Variant, verbose_name=_("variant"), null=True, blank=True, on_delete=models.CASCADE, related_name="stock"
@@ -217,7 +234,8 @@ class StockLevel(models.Model):
                 fields=["warehouse", "product"], condition=Q(variant__isnull=True), name="stock_unique_product"
             ),
             models.UniqueConstraint(
-                fields=["warehouse", "product", "variant"], condition=Q(variant__isnull=False),
+                fields=["warehouse", "product", "variant"],
+                condition=Q(variant__isnull=False),
                 name="stock_unique_variant",
             ),
         ]
