@@ -15,8 +15,8 @@ from sdelka.core.models import TimeStampedModel
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.parties.models import BankAccountBase
 
-MONEY = {"max_digits": 18, "decimal_places": 2}
-QUANTITY = {"max_digits": 15, "decimal_places": 3}
+MONEY: dict[str, Any] = {"max_digits": 18, "decimal_places": 2}
+QUANTITY: dict[str, Any] = {"max_digits": 15, "decimal_places": 3}
 
 
 class Organisation(TimeStampedModel):
@@ -85,9 +85,7 @@ class Stage(models.Model):
     name = models.CharField(_("name"), max_length=150)
     order = models.PositiveSmallIntegerField(_("order"))
     kind = models.CharField(_("kind"), max_length=10, choices=StageKind.choices, default=StageKind.OPEN)
-    probability = models.PositiveSmallIntegerField(
-        _("probability, %"), default=0, validators=[MaxValueValidator(100)]
-    )
+    probability = models.PositiveSmallIntegerField(_("probability, %"), default=0, validators=[MaxValueValidator(100)])
 
     class Meta:
         verbose_name = _("stage")
@@ -110,7 +108,11 @@ class Deal(TimeStampedModel):
         "parties.Counterparty", verbose_name=_("counterparty"), on_delete=models.PROTECT, related_name="deals"
     )
     contact = models.ForeignKey(
-        "parties.ContactPerson", verbose_name=_("contact"), null=True, blank=True, on_delete=models.SET_NULL,
+        "parties.ContactPerson",
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="deals",
     )
     owner = models.ForeignKey(
@@ -172,14 +174,22 @@ class Invoice(TimeStampedModel):
     number = models.CharField(_("number"), max_length=30)
     date = models.DateField(_("date"))
     bank_account = models.ForeignKey(
-        OrganisationBankAccount, verbose_name=_("bank account"), null=True, blank=True, on_delete=models.PROTECT,
+        OrganisationBankAccount,
+        verbose_name=_("bank account"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="invoices",
     )
     counterparty = models.ForeignKey(
         "parties.Counterparty", verbose_name=_("counterparty"), on_delete=models.PROTECT, related_name="invoices"
     )
     contact = models.ForeignKey(
-        "parties.ContactPerson", verbose_name=_("contact"), null=True, blank=True, on_delete=models.SET_NULL,
+        "parties.ContactPerson",
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="invoices",
     )
     deal = models.ForeignKey(
@@ -190,7 +200,10 @@ class Invoice(TimeStampedModel):
     )
     currency = models.ForeignKey("core.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, default="RUB")
     exchange_rate = models.DecimalField(
-        _("exchange rate"), max_digits=18, decimal_places=4, default=Decimal("1.0000"),
+        _("exchange rate"),
+        max_digits=18,
+        decimal_places=4,
+        default=Decimal("1.0000"),
         validators=[MinValueValidator(Decimal("0.0001"))],
     )
     vat_mode = models.CharField(_("VAT mode"), max_length=10, choices=VatMode.choices, default=VatMode.INCLUDED)
@@ -198,7 +211,9 @@ class Invoice(TimeStampedModel):
     status = models.CharField(
         _("status"), max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True
     )
-    basis = models.CharField(_("basis"), max_length=255, blank=True, help_text=_("Contract or deal printed as «Основание»."))
+    basis = models.CharField(
+        _("basis"), max_length=255, blank=True, help_text=_("Contract or deal printed as «Основание».")
+    )
     comment = models.TextField(_("comment"), blank=True)
     shipped_date = models.DateField(_("shipped"), null=True, blank=True)
     # Totals are derived from the lines by sales.services and stored for lists and reports.
@@ -236,11 +251,19 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(_("№"))
     product = models.ForeignKey(
-        "catalog.Product", verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT,
+        "catalog.Product",
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="invoice_lines",
     )
     variant = models.ForeignKey(
-        "catalog.Variant", verbose_name=_("variant"), null=True, blank=True, on_delete=models.PROTECT,
+        "catalog.Variant",
+        verbose_name=_("variant"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="invoice_lines",
     )
     description = models.CharField(_("goods, works, services"), max_length=1000)
@@ -287,7 +310,8 @@ class PaymentQuerySet(VisibleQuerySet):
 
         scoped = counterparty_q(user, "counterparty__")
         if getattr(user, "sees_everything", False):
-            return self.filter(scoped | Q(counterparty__isnull=True))
+            # An empty Q() means "everything"; OR-ing it with a condition would keep only the condition.
+            return self.all() if not scoped else self.filter(scoped | Q(counterparty__isnull=True))
         return self.filter(scoped)
 
 
@@ -296,11 +320,19 @@ class Payment(TimeStampedModel):
         Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="payments"
     )
     bank_account = models.ForeignKey(
-        OrganisationBankAccount, verbose_name=_("bank account"), null=True, blank=True, on_delete=models.PROTECT,
+        OrganisationBankAccount,
+        verbose_name=_("bank account"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="payments",
     )
     counterparty = models.ForeignKey(
-        "parties.Counterparty", verbose_name=_("counterparty"), null=True, blank=True, on_delete=models.PROTECT,
+        "parties.Counterparty",
+        verbose_name=_("counterparty"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="payments",
     )
     direction = models.CharField(
@@ -318,7 +350,11 @@ class Payment(TimeStampedModel):
     payer_account = models.CharField(_("payer account"), max_length=20, blank=True)
     allocated_amount = models.DecimalField(_("allocated"), **MONEY, default=Decimal("0.00"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("entered by"), null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("entered by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
 
@@ -340,8 +376,12 @@ class Payment(TimeStampedModel):
 
 
 class PaymentAllocation(models.Model):
-    payment = models.ForeignKey(Payment, verbose_name=_("payment"), on_delete=models.CASCADE, related_name="allocations")
-    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(
+        Payment, verbose_name=_("payment"), on_delete=models.CASCADE, related_name="allocations"
+    )
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("invoice"), on_delete=models.PROTECT, related_name="allocations"
+    )
     amount = models.DecimalField(_("amount"), **MONEY, validators=[MinValueValidator(Decimal("0.01"))])
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
