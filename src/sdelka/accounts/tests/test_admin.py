@@ -64,7 +64,7 @@ def test_team_can_be_created_under_a_parent_with_a_head(client, staff):
     assert (team.parent, team.head) == (sales, User.objects.get(username="other_manager"))
 
 
-def test_non_staff_cannot_enter(staff):
+def test_manager_cannot_open_users(staff):
     client = Client()
     client.force_login(staff.manager)
-    assert client.get("/admin/accounts/user/").status_code == 302
+    assert client.get("/admin/accounts/user/").status_code == 403

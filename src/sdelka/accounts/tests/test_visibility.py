@@ -1,7 +1,7 @@
 import pytest
-from tests.factories import CounterpartyFactory
 
 from sdelka.parties.models import Counterparty
+from tests.factories import CounterpartyFactory
 
 pytestmark = pytest.mark.django_db
 
