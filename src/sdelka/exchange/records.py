@@ -80,6 +80,8 @@ class RecordError:
     value: the raw text found there (cut to 200 characters).
     message: a sentence a 1C user can act on (English msgid; the caller translates).
     line: source line of the element, when known.
+    level: "error" = the record (or that one price/stock line) was skipped; "warning" = the record was yielded
+        with this field left out (e.g. an unknown VAT rate becomes ``vat_rate=None``).
     """
 
     kind: str
@@ -88,6 +90,7 @@ class RecordError:
     value: str
     message: str
     line: int | None = None
+    level: str = "error"
 
 
 class RecordProblem(ValueError):
