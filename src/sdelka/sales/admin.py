@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -54,8 +54,16 @@ class ServiceSaveMixin:
         details = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         for field, field_messages in details.items():
             for message in field_messages:
-                self.message_user(request, f"{field}: {message}" if field else message, messages.ERROR)  # type: ignore[attr-defined]
+                label = self._field_label(field)
+                self.message_user(request, f"{label}: {message}" if label else message, messages.ERROR)  # type: ignore[attr-defined]
         return HttpResponseRedirect(request.get_full_path())
+
+    def _field_label(self, field: str) -> str:
+        """The field's name as the form shows it; a key without a model field (lines.0.price) as is."""
+        try:
+            return str(self.model._meta.get_field(field).verbose_name) if field else ""  # type: ignore[attr-defined]
+        except FieldDoesNotExist:
+            return field
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
         return self._service_failed(request) or super().response_add(request, obj, post_url_continue)  # type: ignore[misc]

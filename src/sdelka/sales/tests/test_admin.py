@@ -169,3 +169,35 @@ def test_organisation_admin_checks_requisites(staff):
     assert answer.status_code == 302
     organisation = Organisation.objects.get()
     assert organisation.bank_accounts.get().number == "40702810138250123017"
+
+
+def test_a_rule_only_the_service_knows_rolls_the_admin_save_back(staff, own_counterparty):
+    from sdelka.sales.models import Deal, Pipeline
+
+    deal = DealFactory(counterparty=own_counterparty, title="Поставка")
+    lost = Pipeline.objects.get(is_default=True).stages.get(kind="lost")
+    client = staff_client(staff.manager)
+    data = {
+        "title": "Поставка (изменена)",
+        "pipeline": deal.pipeline_id,
+        "stage": lost.pk,
+        "counterparty": own_counterparty.pk,
+        "contact": "",
+        "owner": staff.manager.pk,
+        "amount": "10.00",
+        "currency": "RUB",
+        "expected_close_date": "",
+        "probability": "",
+        "source": "",
+        "lost_reason": "",
+    }
+    answer = client.post(reverse("admin:sales_deal_change", args=[deal.pk]), data, follow=True)
+    assert "lost reason: Say why the deal was lost." in [str(m) for m in answer.context["messages"]]
+    deal.refresh_from_db()
+    assert deal.title == "Поставка" and deal.stage != lost  # nothing partial saved
+    data["lost_reason"] = "Дорого"
+    answer = client.post(reverse("admin:sales_deal_change", args=[deal.pk]), data)
+    assert answer.status_code == 302
+    deal.refresh_from_db()
+    assert deal.stage == lost and deal.closed_at and deal.history.first().history_user == staff.manager
+    assert Deal.objects.count() == 1
