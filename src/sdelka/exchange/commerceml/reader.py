@@ -136,6 +136,15 @@ def _pairs(container: Element | None, item: str, key: str = "Наименова�
     return result
 
 
+EMPTY_REF = "00000000-0000-0000-0000-000000000000"
+
+
+def _property_values(kids: dict[str, Element]) -> dict[str, str]:
+    """``ЗначенияСвойств``: property id → value id or literal; 1C's empty reference becomes "" (cleared)."""
+    values = _pairs(kids.get("ЗначенияСвойств"), "ЗначенияСвойства", key="Ид")
+    return {key: "" if value == EMPTY_REF else value for key, value in values.items()}
+
+
 def _deleted(kids: dict[str, Element], element: Element | None = None) -> bool:
     """ПометкаУдаления=true, or the old «Удален» status as a child element or a ``Статус`` attribute."""
     if parse_bool(_text(kids.get("ПометкаУдаления"))):
@@ -339,7 +348,7 @@ class _Reader:
             manufacturer=maker,
             country=_text(kids.get("Страна")),
             images=tuple(_text(p) for p in _all(element, "Картинка") if _text(p)),
-            property_values=_pairs(kids.get("ЗначенияСвойств"), "ЗначенияСвойства", key="Ид"),
+            property_values=_property_values(kids),
             requisites=requisites,
             deleted=_deleted(kids, element),
             version=_text(kids.get("НомерВерсии")),
@@ -362,7 +371,7 @@ class _Reader:
             characteristics=characteristics,
             article=_text(kids.get("Артикул")),
             barcode=_text(kids.get("Штрихкод") if "Штрихкод" in kids else kids.get("ШтрихКод")),
-            property_values=_pairs(kids.get("ЗначенияСвойств"), "ЗначенияСвойства", key="Ид"),
+            property_values=_property_values(kids),
             unit=_unit(kids.get("БазоваяЕдиница")),
             deleted=_deleted(kids),
         )
