@@ -1,5 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from .commerceml.views import exchange
 
 app_name = "exchange"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("1c/exchange", exchange, name="onec"),
+    path("1c/exchange/", exchange),
+    path("bitrix/admin/1c_exchange.php", exchange, name="onec-bitrix"),
+    path("1c_exchange.php", exchange),
+]

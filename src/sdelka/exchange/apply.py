@@ -1,0 +1,897 @@
+"""The one upsert engine: canonical records of a connection → catalogue models.
+
+Records come in batches (`BATCH_SIZE`). Per batch and kind, existing objects are found through
+`ExternalRef` in one query, then by natural key (name for price types, warehouses and properties, whose
+names are unique; ОКЕИ code for units; article/barcode for products when the connection allows).
+A record whose content hash (sha1 of the canonical record plus what it resolved to) equals the stored
+one is unchanged and not written. Writes are bulk_create / bulk_update. Nothing is deleted: a deleted
+mark deactivates, and products missing from a full upload are deactivated by `deactivate_missing`
+when the connection's option says so. A bad record becomes an `ExchangeEvent` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.db.models import F
+
+from sdelka.catalog import models as catalog
+from sdelka.core.models import Currency
+from sdelka.core.vat import VatRate
+
+from . import records as r
+from .models import Connection, EventLevel, ExchangeEvent, ExchangeRun, ExternalRef, ProductImage, RefKind
+from .services import printable
+from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+TOTAL_WAREHOUSE_ID = "__total__"  # ExternalRef id of the per-connection warehouse that holds total-only stock
+DEFAULT_UNIT_CODE = "796"
+M = TypeVar("M", bound=models.Model)
+KEEP: Any = object()  # a field value meaning "1C did not send it: leave the stored value alone"
+_OKEI = re.compile(r"^\d{3,4}$")
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.failed += other.failed
+
+    @property
+    def done(self) -> int:
+        return self.created + self.updated + self.unchanged + self.skipped + self.failed
+
+
+@dataclass
+class _Item:
+    external_id: str
+    fields: dict[str, Any]
+    hash: str
+    version: str = ""
+    label: str = ""
+
+
+@dataclass
+class Outcome:
+    """What one `apply_records` call did; also added to the run's counts."""
+
+    counts: Counts = field(default_factory=Counts)
+    full_products: bool = False
+    package: r.Package | None = None
+
+
+def record_hash(record: Any, *extra: Any) -> str:
+    return hashlib.sha1(repr((record, extra)).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _offer_key(record: Any) -> tuple[str, str | None] | None:
+    if isinstance(record, (r.Price, r.Stock)):
+        return (record.product_id, record.variant_id)
+    return None
+
+
+def batched(records: Iterable[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]:
+    """Batches of about `size` records; the prices and stock of one offer are never split between two."""
+    batch: list[Any] = []
+    for record in records:
+        if len(batch) >= size and (_offer_key(record) is None or _offer_key(record) != _offer_key(batch[-1])):
+            yield batch
+            batch = []
+        batch.append(record)
+    if batch:
+        yield batch
+
+
+class Applier:
+    """Applies batches of records of one connection within one run."""
+
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        run: ExchangeRun,
+        folder: RunFolder | None = None,
+        progress: Callable[[Counts], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.run = run
+        self.folder = folder
+        self.progress = progress
+        self.outcome = Outcome()
+        self.changes_only = False
+        self._content_types: dict[type[models.Model], ContentType] = {}
+        self._events: list[ExchangeEvent] = []
+        self._units: dict[str, int] | None = None
+        self._currencies: set[str] | None = None
+        self._warned: set[str] = set()
+
+    # --- journal ---
+
+    def event(
+        self, level: str, message: str, *, external_id: str = "", obj: str = "", field_name: str = "", value: str = ""
+    ) -> None:
+        self._events.append(
+            ExchangeEvent(
+                run=self.run,
+                connection=self.connection,
+                level=level,
+                message=printable(message, 10000),
+                external_id=printable(external_id, 255),
+                object_repr=printable(obj, 500),
+                field=printable(field_name, 100),
+                value=printable(value, 1000),
+            )
+        )
+
+    def warn_once(self, key: str, message: str, **kwargs: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.event(EventLevel.WARNING, message, **kwargs)
+
+    def flush_events(self) -> None:
+        if self._events:
+            ExchangeEvent.objects.bulk_create(self._events)
+            self._events = []
+
+    # --- entry point ---
+
+    def apply(self, records: Iterable[Any]) -> Outcome:
+        for batch in batched(records):
+            counts = Counts()
+            with transaction.atomic():
+                self._apply_batch(batch, counts)
+                self.flush_events()
+                ExchangeRun.objects.filter(pk=self.run.pk).update(
+                    created=F("created") + counts.created,
+                    updated=F("updated") + counts.updated,
+                    unchanged=F("unchanged") + counts.unchanged,
+                    skipped=F("skipped") + counts.skipped,
+                    failed=F("failed") + counts.failed,
+                )
+            self.outcome.counts.add(counts)
+            if self.progress is not None:
+                self.progress(self.outcome.counts)
+        self.flush_events()
+        return self.outcome
+
+    def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
+        by_type: dict[type, list[Any]] = defaultdict(list)
+        for record in batch:
+            if isinstance(record, r.Package):
+                self._package(record)
+            else:
+                by_type[type(record)].append(record)
+        for error in by_type.pop(r.RecordError, []):
+            counts.failed += 1
+            self.event(
+                EventLevel.ERROR,
+                error.message,
+                external_id=error.external_id,
+                obj=error.kind,
+                field_name=error.field,
+                value=error.value,
+            )
+        # Dependencies first: a product needs its group and unit, a variant its product, a price its type.
+        handlers: list[tuple[type, Callable[[list[Any], Counts], None]]] = [
+            (r.Unit, self._units_batch),
+            (r.Group, self._groups),
+            (r.Property, self._properties),
+            (r.PriceType, self._price_types),
+            (r.Warehouse, self._warehouses),
+            (r.Product, self._products),
+            (r.Variant, self._variants),
+            (r.Price, self._prices),
+            (r.Stock, self._stock),
+        ]
+        for record_type, handler in handlers:
+            items = by_type.pop(record_type, [])
+            if items:
+                handler(items, counts)
+        for record_type, items in by_type.items():
+            counts.skipped += len(items)
+            self.warn_once(
+                f"skip:{record_type.__name__}",
+                f"{record_type.__name__} records are not taken from a catalogue exchange; skipped.",
+            )
+
+    def _package(self, package: r.Package) -> None:
+        self.outcome.package = package
+        self.changes_only = bool(package.changes_only)
+        if package.kind == r.PackageKind.IMPORT and package.changes_only is False:
+            self.outcome.full_products = True
+
+    # --- the generic upsert ---
+
+    def _content_type(self, model: type[models.Model]) -> ContentType:
+        if model not in self._content_types:
+            self._content_types[model] = ContentType.objects.get_for_model(model)
+        return self._content_types[model]
+
+    def refs(self, kind: str, external_ids: Iterable[str]) -> dict[str, ExternalRef]:
+        ids = list(set(external_ids))
+        if not ids:
+            return {}
+        return {
+            ref.external_id: ref
+            for ref in ExternalRef.objects.filter(connection=self.connection, kind=kind, external_id__in=ids)
+        }
+
+    def upsert(
+        self,
+        *,
+        kind: str,
+        model: type[M],
+        items: list[_Item],
+        counts: Counts,
+        natural_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
+        natural_lookup: Callable[[list[Hashable]], dict[Hashable, int]] | None = None,
+    ) -> dict[str, int]:
+        """Create or update one object per item; returns external id → our pk for every item."""
+        unique: dict[str, _Item] = {}
+        for item in items:
+            unique[item.external_id] = item  # the last of duplicates wins
+        refs = self.refs(kind, unique)
+        objects = model._default_manager.in_bulk([ref.object_id for ref in refs.values()])
+        natural: dict[Hashable, int] = {}
+        if natural_key is not None and natural_lookup is not None:
+            keys = [
+                natural_key(item.fields)
+                for ext, item in unique.items()
+                if refs.get(ext) is None or refs[ext].object_id not in objects
+            ]
+            wanted = [key for key in keys if key is not None]
+            natural = natural_lookup(wanted) if wanted else {}
+            missing = [pk for pk in natural.values() if pk not in objects]
+            if missing:
+                objects.update(model._default_manager.in_bulk(missing))
+
+        result: dict[str, int] = {}
+        to_create: list[M] = []
+        created_for: dict[str, M] = {}
+        new_by_key: dict[Hashable, M] = {}
+        to_update: dict[int, M] = {}
+        update_fields: set[str] = set()
+        unchanged_refs: list[int] = []
+        ref_writes: list[tuple[str, _Item, ExternalRef | None]] = []
+        for ext, item in unique.items():
+            ref = refs.get(ext)
+            obj = objects.get(ref.object_id) if ref is not None else None
+            if ref is not None and obj is not None and ref.content_hash == item.hash:
+                counts.unchanged += 1
+                unchanged_refs.append(ref.pk)
+                result[ext] = obj.pk
+                continue
+            if obj is None and natural_key is not None:
+                key = natural_key(item.fields)
+                if key is not None and key in natural:
+                    obj = objects.get(natural[key])
+                elif key is not None and key in new_by_key:
+                    created_for[ext] = new_by_key[key]
+                    ref_writes.append((ext, item, ref))
+                    counts.unchanged += 1  # a second 1C object with the same natural key: merged
+                    continue
+            if obj is None:
+                obj = model(**{name: value for name, value in item.fields.items() if value is not KEEP})
+                to_create.append(obj)
+                created_for[ext] = obj
+                if natural_key is not None:
+                    key = natural_key(item.fields)
+                    if key is not None:
+                        new_by_key[key] = obj
+                counts.created += 1
+            else:
+                changed = False
+                for name, value in item.fields.items():
+                    if value is KEEP:
+                        continue
+                    if getattr(obj, name) != value:
+                        setattr(obj, name, value)
+                        update_fields.add(name)
+                        changed = True
+                if changed:
+                    to_update[obj.pk] = obj
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+                result[ext] = obj.pk
+            ref_writes.append((ext, item, ref))
+
+        if to_create:
+            model._default_manager.bulk_create(to_create)
+        for ext, obj in created_for.items():
+            result[ext] = obj.pk
+        if to_update and update_fields:
+            model._default_manager.bulk_update(list(to_update.values()), sorted(update_fields))
+        if unchanged_refs:
+            ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
+        content_type = self._content_type(model)
+        new_refs: list[ExternalRef] = []
+        changed_refs: list[ExternalRef] = []
+        for ext, item, ref in ref_writes:
+            if ref is None:
+                new_refs.append(
+                    ExternalRef(
+                        connection=self.connection,
+                        kind=kind,
+                        external_id=ext,
+                        content_type=content_type,
+                        object_id=result[ext],
+                        content_hash=item.hash,
+                        version=item.version[:100],
+                        seen_run=self.run,
+                    )
+                )
+            else:
+                ref.object_id = result[ext]
+                ref.content_hash = item.hash
+                ref.version = item.version[:100]
+                ref.seen_run = self.run
+                changed_refs.append(ref)
+        if new_refs:
+            ExternalRef.objects.bulk_create(new_refs)
+        if changed_refs:
+            ExternalRef.objects.bulk_update(
+                changed_refs, ["object_id", "content_hash", "version", "seen_run", "updated_at"]
+            )
+        return result
+
+    def resolve(self, kind: str, external_ids: Iterable[str]) -> dict[str, int]:
+        return {ext: ref.object_id for ext, ref in self.refs(kind, external_ids).items()}
+
+    # --- units ---
+
+    def _unit_table(self) -> dict[str, int]:
+        if self._units is None:
+            self._units = {
+                okei: pk for okei, pk in catalog.Unit.objects.exclude(okei=None).values_list("okei", "pk") if okei
+            }
+        return self._units
+
+    def unit_pk(self, unit: r.Unit | None) -> int:
+        """Our unit for a 1C unit: by ОКЕИ code, created when unknown; шт (796) when 1C sent none."""
+        table = self._unit_table()
+        code = (unit.code.strip() if unit is not None else "") or DEFAULT_UNIT_CODE
+        if not _OKEI.match(code):
+            code = DEFAULT_UNIT_CODE
+        if code not in table:
+            name = (unit.name if unit is not None and unit.name else code)[:30]
+            created = catalog.Unit.objects.create(
+                okei=code,
+                name=name,
+                full_name=(unit.full_name if unit else "")[:100],
+                international=(unit.international if unit else "")[:10],
+            )
+            table[code] = created.pk
+        return table[code]
+
+    def _units_batch(self, units: list[r.Unit], counts: Counts) -> None:
+        table = self._unit_table()
+        for unit in units:
+            code = unit.code.strip()
+            if not _OKEI.match(code):
+                counts.skipped += 1
+                self.event(
+                    EventLevel.WARNING,
+                    "A unit without an ОКЕИ code is skipped.",
+                    external_id=unit.id,
+                    obj=unit.name,
+                    field_name="Код",
+                    value=unit.code,
+                )
+                continue
+            if code in table:
+                counts.unchanged += 1
+            else:
+                self.unit_pk(unit)
+                counts.created += 1
+
+    # --- groups, properties, price types, warehouses ---
+
+    def _groups(self, groups: list[r.Group], counts: Counts) -> None:
+        items = [
+            _Item(g.id, {"name": g.name[:255] or g.id, "is_active": not g.deleted}, record_hash(g), g.version, g.name)
+            for g in groups
+        ]
+        result = self.upsert(kind=RefKind.GROUP, model=catalog.ProductGroup, items=items, counts=counts)
+        parents = self.resolve(RefKind.GROUP, [g.parent_id for g in groups if g.parent_id])
+        wanted = {result[g.id]: (parents.get(g.parent_id) if g.parent_id else None) for g in groups}
+        rows = catalog.ProductGroup.objects.in_bulk(list(wanted))
+        changed = []
+        for pk, parent in wanted.items():
+            group = rows[pk]
+            if group.parent_id != parent and parent != pk:
+                group.parent_id = parent
+                changed.append(group)
+        if changed:
+            catalog.ProductGroup.objects.bulk_update(changed, ["parent"])
+
+    def _by_name(self, model: type[models.Model]) -> Callable[[list[Hashable]], dict[Hashable, int]]:
+        def lookup(names: list[Hashable]) -> dict[Hashable, int]:
+            return dict(model._default_manager.filter(name__in=names).values_list("name", "pk"))
+
+        return lookup
+
+    def _properties(self, properties: list[r.Property], counts: Counts) -> None:
+        items = [_Item(p.id, {"name": p.name[:255] or p.id}, record_hash(p), "", p.name) for p in properties]
+        result = self.upsert(
+            kind=RefKind.PROPERTY,
+            model=catalog.Property,
+            items=items,
+            counts=counts,
+            natural_key=lambda fields: fields["name"],
+            natural_lookup=self._by_name(catalog.Property),
+        )
+        options: list[_Item] = []
+        for prop in properties:
+            for option_id, value in prop.options.items():
+                if not value:
+                    continue
+                options.append(
+                    _Item(
+                        f"{prop.id}/{option_id}",
+                        {"property_id": result[prop.id], "value": value[:255]},
+                        record_hash(result[prop.id], value),
+                    )
+                )
+        if options:
+            self.upsert(
+                kind=RefKind.PROPERTY_OPTION,
+                model=catalog.PropertyOption,
+                items=options,
+                counts=Counts(),
+                natural_key=lambda fields: (fields["property_id"], fields["value"]),
+                natural_lookup=self._options_by_value,
+            )
+
+    @staticmethod
+    def _options_by_value(keys: list[Hashable]) -> dict[Hashable, int]:
+        pairs = [key for key in keys if isinstance(key, tuple)]
+        rows = catalog.PropertyOption.objects.filter(
+            property_id__in={pair[0] for pair in pairs}, value__in={pair[1] for pair in pairs}
+        ).values_list("property_id", "value", "pk")
+        return {(prop, value): pk for prop, value, pk in rows}
+
+    def _currency(self, code: str) -> str:
+        if self._currencies is None:
+            self._currencies = set(Currency.objects.values_list("code", flat=True))
+        code = (code or "RUB").upper()
+        if code == "RUR":
+            code = "RUB"
+        return code if code in self._currencies else "RUB"
+
+    def _price_types(self, price_types: list[r.PriceType], counts: Counts) -> None:
+        items = []
+        for p in price_types:
+            fields: dict[str, Any] = {"name": p.name[:150] or p.id, "currency_id": self._currency(p.currency)}
+            fields["vat_included"] = KEEP if p.vat_included is None else p.vat_included
+            items.append(_Item(p.id, fields, record_hash(p), "", p.name))
+        self.upsert(
+            kind=RefKind.PRICE_TYPE,
+            model=catalog.PriceType,
+            items=items,
+            counts=counts,
+            natural_key=lambda fields: fields["name"],
+            natural_lookup=self._by_name(catalog.PriceType),
+        )
+
+    def _warehouses(self, warehouses: list[r.Warehouse], counts: Counts) -> None:
+        items = [
+            _Item(
+                w.id,
+                {"name": w.name[:255] or w.id, "address": w.address, "is_active": not w.deleted},
+                record_hash(w),
+                "",
+                w.name,
+            )
+            for w in warehouses
+        ]
+        self.upsert(
+            kind=RefKind.WAREHOUSE,
+            model=catalog.Warehouse,
+            items=items,
+            counts=counts,
+            natural_key=lambda fields: fields["name"],
+            natural_lookup=self._by_name(catalog.Warehouse),
+        )
+
+    # --- products and variants ---
+
+    def _products(self, products: list[r.Product], counts: Counts) -> None:
+        groups = self.resolve(RefKind.GROUP, [gid for p in products for gid in p.group_ids[:1]])
+        items: list[_Item] = []
+        for p in products:
+            if not p.id:
+                counts.failed += 1
+                self.event(EventLevel.ERROR, "A product without an id is skipped.", obj=p.name, field_name="Ид")
+                continue
+            group = groups.get(p.group_ids[0]) if p.group_ids else None
+            unit = self.unit_pk(p.unit)
+            fields: dict[str, Any] = {
+                "name": (p.name or p.full_name or p.id)[:500],
+                "article": p.article[:100],
+                "barcode": p.barcode[:64],
+                "full_name": p.full_name[:1000],
+                "description": KEEP if p.description is None else p.description,
+                "group_id": group,
+                "unit_id": unit,
+                "vat_rate": KEEP if p.vat_rate is None else VatRate(p.vat_rate).value,
+                "kind": p.kind if p.kind in catalog.ProductKind.values else catalog.ProductKind.GOODS,
+                "manufacturer": p.manufacturer[:255],
+                "is_active": not p.deleted,
+            }
+            items.append(_Item(p.id, fields, record_hash(p, group, unit), p.version, p.name))
+        natural_key = None
+        if self.connection.match_products_by_article:
+            natural_key = self._product_natural_key
+        before = Counts()
+        result = self.upsert(
+            kind=RefKind.PRODUCT,
+            model=catalog.Product,
+            items=items,
+            counts=before,
+            natural_key=natural_key,
+            natural_lookup=self._products_by_article if natural_key else None,
+        )
+        counts.add(before)
+        changed = [p for p in products if p.id in result]
+        self._property_values(changed, result)
+        if self.folder is not None:
+            self._images([p for p in changed if p.images], result)
+
+    @staticmethod
+    def _product_natural_key(fields: dict[str, Any]) -> Hashable | None:
+        return (
+            ("article", fields["article"])
+            if fields["article"]
+            else (("barcode", fields["barcode"]) if fields["barcode"] else None)
+        )
+
+    def _products_by_article(self, keys: list[Hashable]) -> dict[Hashable, int]:
+        """Products found by article (or barcode) that are not yet linked to this base; only unambiguous ones."""
+        linked = ExternalRef.objects.filter(connection=self.connection, kind=RefKind.PRODUCT).values("object_id")
+        found: dict[Hashable, list[int]] = defaultdict(list)
+        articles = [key[1] for key in keys if key[0] == "article"]  # type: ignore[index]
+        barcodes = [key[1] for key in keys if key[0] == "barcode"]  # type: ignore[index]
+        query = catalog.Product.objects.exclude(pk__in=linked)
+        for pk, article in query.filter(article__in=articles).values_list("pk", "article"):
+            found[("article", article)].append(pk)
+        for pk, barcode in query.filter(barcode__in=barcodes).values_list("pk", "barcode"):
+            found[("barcode", barcode)].append(pk)
+        return {key: pks[0] for key, pks in found.items() if len(pks) == 1}
+
+    def _property_values(self, products: list[r.Product], result: dict[str, int]) -> None:
+        wanted = [p for p in products if p.property_values]
+        if not wanted:
+            return
+        prop_ids = {pid for p in wanted for pid in p.property_values}
+        properties = self.resolve(RefKind.PROPERTY, prop_ids)
+        option_keys = {f"{pid}/{vid}" for p in wanted for pid, vid in p.property_values.items() if vid}
+        option_pks = self.resolve(RefKind.PROPERTY_OPTION, option_keys)
+        option_values = dict(
+            catalog.PropertyOption.objects.filter(pk__in=option_pks.values()).values_list("pk", "value")
+        )
+        product_pks = [result[p.id] for p in wanted]
+        existing = {
+            (row.product_id, row.property_id): row
+            for row in catalog.ProductPropertyValue.objects.filter(product_id__in=product_pks)
+        }
+        create: list[catalog.ProductPropertyValue] = []
+        update: list[catalog.ProductPropertyValue] = []
+        clear: list[int] = []
+        for p in wanted:
+            product_pk = result[p.id]
+            for pid, raw in p.property_values.items():
+                prop_pk = properties.get(pid)
+                if prop_pk is None:
+                    self.warn_once(
+                        f"prop:{pid}",
+                        "A property value refers to a property 1C has not sent yet.",
+                        external_id=p.id,
+                        obj=p.name,
+                        field_name="ЗначенияСвойств",
+                        value=pid,
+                    )
+                    continue
+                option_pk = option_pks.get(f"{pid}/{raw}")
+                value = (option_values.get(option_pk, raw) if option_pk else raw)[:1000]
+                row = existing.get((product_pk, prop_pk))
+                if not value:
+                    if row is not None:
+                        clear.append(row.pk)
+                elif row is None:
+                    row = catalog.ProductPropertyValue(product_id=product_pk, property_id=prop_pk, value=value)
+                    existing[(product_pk, prop_pk)] = row
+                    create.append(row)
+                elif row.value != value:
+                    row.value = value
+                    update.append(row)
+        if create:
+            catalog.ProductPropertyValue.objects.bulk_create(create)
+        if update:
+            catalog.ProductPropertyValue.objects.bulk_update(update, ["value"])
+        if clear:
+            catalog.ProductPropertyValue.objects.filter(pk__in=clear).delete()
+
+    def _images(self, products: list[r.Product], result: dict[str, int]) -> None:
+        assert self.folder is not None
+        existing = set(
+            ProductImage.objects.filter(product_id__in=[result[p.id] for p in products]).values_list(
+                "product_id", "sha1"
+            )
+        )
+        create: list[ProductImage] = []
+        for p in products:
+            for position, path in enumerate(p.images):
+                if extension_of(path) not in IMAGE_EXTENSIONS:
+                    continue
+                try:
+                    if not self.folder.exists(path):
+                        continue
+                    with self.folder.open(path) as handle:
+                        data = handle.read()
+                except UnsafeName:
+                    self.event(
+                        EventLevel.WARNING,
+                        "An image path leaves the exchange folder; ignored.",
+                        external_id=p.id,
+                        obj=p.name,
+                        field_name="Картинка",
+                        value=path,
+                    )
+                    continue
+                sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+                name = f"exchange/images/{sha1[:2]}/{sha1}.{extension_of(path)}"
+                if not default_storage.exists(name):
+                    default_storage.save(name, ContentFile(data))
+                if (result[p.id], sha1) not in existing:
+                    existing.add((result[p.id], sha1))
+                    create.append(ProductImage(product_id=result[p.id], sha1=sha1, file=name, position=position))
+        if create:
+            ProductImage.objects.bulk_create(create)
+
+    def _variants(self, variants: list[r.Variant], counts: Counts) -> None:
+        products = self.resolve(RefKind.PRODUCT, [v.product_id for v in variants])
+        items: list[_Item] = []
+        for v in variants:
+            product = products.get(v.product_id)
+            if product is None:
+                counts.skipped += 1
+                self.event(
+                    EventLevel.WARNING,
+                    "The offer's product has not been received from 1C; skipped.",
+                    external_id=v.id,
+                    obj=v.name,
+                    field_name="Ид",
+                    value=v.product_id,
+                )
+                continue
+            name = v.name or ", ".join(f"{k}: {val}" for k, val in v.characteristics.items()) or v.id
+            fields = {
+                "product_id": product,
+                "name": name[:500],
+                "article": v.article[:100],
+                "barcode": v.barcode[:64],
+                "characteristics": dict(v.characteristics),
+                "is_active": not v.deleted,
+            }
+            items.append(_Item(v.id, fields, record_hash(v, product), "", name))
+        if items:
+            self.upsert(kind=RefKind.VARIANT, model=catalog.Variant, items=items, counts=counts)
+
+    # --- prices and stock: compared with the stored values, no ids of their own ---
+
+    def _offers(self, rows: list[r.Price] | list[r.Stock], counts: Counts) -> tuple[dict[str, int], dict[str, int]]:
+        products = self.resolve(RefKind.PRODUCT, {row.product_id for row in rows})
+        variants = self.resolve(RefKind.VARIANT, {row.variant_id for row in rows if row.variant_id})
+        return products, variants
+
+    def _target(
+        self, row: r.Price | r.Stock, products: dict[str, int], variants: dict[str, int], counts: Counts, what: str
+    ) -> tuple[int, int | None] | None:
+        product = products.get(row.product_id)
+        variant = variants.get(row.variant_id) if row.variant_id else None
+        if product is None or (row.variant_id and variant is None):
+            counts.skipped += 1
+            self.event(
+                EventLevel.WARNING,
+                f"The {what} refers to an offer 1C has not sent yet; skipped.",
+                external_id=row.variant_id or row.product_id,
+                field_name="Ид",
+            )
+            return None
+        return product, variant
+
+    def _prices(self, prices: list[r.Price], counts: Counts) -> None:
+        products, variants = self._offers(prices, counts)
+        types = self.resolve(RefKind.PRICE_TYPE, {p.price_type_id for p in prices})
+        existing = {
+            (row.price_type_id, row.product_id, row.variant_id): row
+            for row in catalog.Price.objects.filter(product_id__in=set(products.values()))
+        }
+        create: dict[tuple[int, int, int | None], catalog.Price] = {}
+        update: dict[int, catalog.Price] = {}
+        for price in prices:
+            target = self._target(price, products, variants, counts, "price")
+            if target is None:
+                continue
+            price_type = types.get(price.price_type_id)
+            if price_type is None:
+                counts.skipped += 1
+                self.event(
+                    EventLevel.WARNING,
+                    "The price type has not been received from 1C; price skipped.",
+                    external_id=price.variant_id or price.product_id,
+                    field_name="ИдТипаЦены",
+                    value=price.price_type_id,
+                )
+                continue
+            if price.value < 0:
+                counts.failed += 1
+                self.event(
+                    EventLevel.ERROR,
+                    "A negative price is refused.",
+                    external_id=price.variant_id or price.product_id,
+                    field_name="ЦенаЗаЕдиницу",
+                    value=str(price.value),
+                )
+                continue
+            value = price.value.quantize(Decimal("0.01"))
+            key = (price_type, *target)
+            row = existing.get(key)
+            if row is None:
+                if key not in create:
+                    counts.created += 1
+                create[key] = catalog.Price(
+                    price_type_id=price_type, product_id=target[0], variant_id=target[1], value=value
+                )
+            elif row.value != value:
+                row.value = value
+                update[row.pk] = row
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+        if create:
+            catalog.Price.objects.bulk_create(list(create.values()))
+        if update:
+            catalog.Price.objects.bulk_update(list(update.values()), ["value", "updated_at"])
+
+    def _total_warehouse(self) -> int:
+        ref = self.resolve(RefKind.WAREHOUSE, [TOTAL_WAREHOUSE_ID]).get(TOTAL_WAREHOUSE_ID)
+        if ref is not None:
+            return ref
+        name = f"{self.connection.name}: total"[:255]
+        warehouse, _created = catalog.Warehouse.objects.get_or_create(name=name)
+        ExternalRef.objects.create(
+            connection=self.connection,
+            kind=RefKind.WAREHOUSE,
+            external_id=TOTAL_WAREHOUSE_ID,
+            content_type=self._content_type(catalog.Warehouse),
+            object_id=warehouse.pk,
+            seen_run=self.run,
+        )
+        return warehouse.pk
+
+    def _stock(self, stocks: list[r.Stock], counts: Counts) -> None:
+        """Stock of an offer is complete: a warehouse of this base that the offer no longer lists holds zero,
+        and an offer with only a total keeps it in the base's "total" warehouse."""
+        products, variants = self._offers(stocks, counts)
+        warehouses = self.resolve(RefKind.WAREHOUSE, {s.warehouse_id for s in stocks if s.warehouse_id})
+        base_warehouses = set(
+            ExternalRef.objects.filter(connection=self.connection, kind=RefKind.WAREHOUSE).values_list(
+                "object_id", flat=True
+            )
+        )
+        per_offer: dict[tuple[int, int | None], dict[int, Decimal]] = defaultdict(dict)
+        totals: dict[tuple[int, int | None], Decimal] = {}
+        for stock in stocks:
+            target = self._target(stock, products, variants, counts, "stock")
+            if target is None:
+                continue
+            if stock.warehouse_id is None:
+                totals[target] = stock.quantity
+                continue
+            warehouse = warehouses.get(stock.warehouse_id)
+            if warehouse is None:
+                counts.skipped += 1
+                self.event(
+                    EventLevel.WARNING,
+                    "The warehouse has not been received from 1C; stock skipped.",
+                    external_id=stock.variant_id or stock.product_id,
+                    field_name="ИдСклада",
+                    value=stock.warehouse_id,
+                )
+                continue
+            per_offer[target][warehouse] = per_offer[target].get(warehouse, Decimal(0)) + stock.quantity
+        total_warehouse: int | None = None
+        for target, quantity in totals.items():
+            if target not in per_offer:
+                if total_warehouse is None:
+                    total_warehouse = self._total_warehouse()
+                    base_warehouses.add(total_warehouse)
+                per_offer[target][total_warehouse] = quantity
+            else:
+                counts.unchanged += 1  # the total of an offer with per-warehouse stock is their sum
+        if not per_offer:
+            return
+        existing: dict[tuple[int, int | None], dict[int, catalog.StockLevel]] = defaultdict(dict)
+        for row in catalog.StockLevel.objects.filter(
+            product_id__in={t[0] for t in per_offer}, warehouse_id__in=base_warehouses
+        ):
+            existing[(row.product_id, row.variant_id)][row.warehouse_id] = row
+        create: list[catalog.StockLevel] = []
+        update: list[catalog.StockLevel] = []
+        for target, levels in per_offer.items():
+            rows = existing.get(target, {})
+            for warehouse, quantity in levels.items():
+                level = rows.get(warehouse)
+                quantity = quantity.quantize(Decimal("0.001"))
+                if level is None:
+                    create.append(
+                        catalog.StockLevel(
+                            warehouse_id=warehouse, product_id=target[0], variant_id=target[1], quantity=quantity
+                        )
+                    )
+                    counts.created += 1
+                elif level.quantity != quantity:
+                    level.quantity = quantity
+                    update.append(level)
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+            for warehouse, row in rows.items():
+                if warehouse not in levels and row.quantity != 0:
+                    row.quantity = Decimal(0)
+                    update.append(row)
+        if create:
+            catalog.StockLevel.objects.bulk_create(create)
+        if update:
+            catalog.StockLevel.objects.bulk_update(update, ["quantity", "updated_at"])
+
+
+def apply_records(
+    *,
+    connection: Connection,
+    run: ExchangeRun,
+    records: Iterable[Any],
+    folder: RunFolder | None = None,
+    progress: Callable[[Counts], None] | None = None,
+) -> Outcome:
+    """Apply `records` (from a reader) for `connection` within `run`; counts are added to the run."""
+    outcome = Applier(connection=connection, run=run, folder=folder, progress=progress).apply(records)
+    if outcome.full_products:
+        ExchangeRun.objects.filter(pk=run.pk).update(full_products=True)
+    return outcome
+
+
+def deactivate_missing(*, connection: Connection, run: ExchangeRun) -> int:
+    """Deactivate this base's products that the run's full upload did not mention (option-controlled)."""
+    if not connection.deactivate_missing_products:
+        return 0
+    missing = ExternalRef.objects.filter(connection=connection, kind=RefKind.PRODUCT).exclude(seen_run=run)
+    with transaction.atomic():
+        return catalog.Product.objects.filter(pk__in=missing.values("object_id"), is_active=True).update(
+            is_active=False
+        )

@@ -1,0 +1,328 @@
+"""The 1C "exchange with website" protocol, `type=catalog`: one function per `mode`, each returning the
+answer's lines. The slow work (unzip, parse, apply) runs in `process_import`, a background job; `mode=import`
+only starts it and reports `progress` until it is done.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from .. import apply
+from ..models import (
+    EventLevel,
+    ExchangeFile,
+    ExchangeRun,
+    ExchangeSession,
+    ImportStatus,
+    RunStatus,
+)
+from ..services import finish_run, log_event, printable
+from ..storage import ArchiveRefused, RunFolder, UnsafeName, extension_of, is_zip_name, safe_relative_name, unpack_zip
+from .session import (
+    COOKIE_NAME,
+    ProtocolError,
+    authenticate,
+    basic_credentials,
+    client_ip,
+    close_session,
+    ensure_run,
+    open_session,
+)
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_TYPES = ("catalog", "sale")
+DEFAULT_VERSION = "2.10"
+NEW_FILE_MAGIC = (b"<?xml", b"\xef\xbb\xbf", b"PK\x03\x04")
+PROGRESS_EVERY = 0.5  # seconds between progress writes of a running import
+
+Answer = list[str]
+
+
+def success(*lines: str) -> Answer:
+    return ["success", *lines]
+
+
+# --- checkauth / init -------------------------------------------------------------------------------
+
+
+def checkauth(request: HttpRequest, exchange_type: str) -> tuple[Answer, ExchangeSession]:
+    connection = authenticate(credentials=basic_credentials(request), ip=client_ip(request))
+    session = open_session(connection=connection, mode=exchange_type, ip=client_ip(request))
+    return (
+        success(COOKIE_NAME, session.token, f"sessid={session.sessid}", f"timestamp={int(time.time())}"),
+        session,
+    )
+
+
+def init(request: HttpRequest, session: ExchangeSession) -> Answer:
+    """Start (or, on a repeated init in the same session, continue) the run; nothing uploaded is wiped."""
+    ensure_run(session)
+    version = request.GET.get("version", "")[:10]
+    if version and version != session.version:
+        ExchangeSession.objects.filter(pk=session.pk).update(version=version)
+    return [
+        "zip=yes",
+        f"file_limit={session.connection.file_limit}",
+        f"sessid={session.sessid}",
+        f"version={version or DEFAULT_VERSION}",
+    ]
+
+
+# --- file -------------------------------------------------------------------------------------------
+
+
+def _refuse(run: ExchangeRun, message: str, *, field: str = "", value: str = "") -> ProtocolError:
+    log_event(run=run, level=EventLevel.ERROR, message=message, field=field, value=value)
+    return ProtocolError(message, logged=True)
+
+
+def upload(request: HttpRequest, session: ExchangeSession) -> Answer:
+    """Append the raw body to the named file of the run (1C cuts big files into `file_limit` chunks)."""
+    run = ensure_run(session)
+    connection = session.connection
+    raw_name = request.GET.get("filename", "")
+    try:
+        name = safe_relative_name(raw_name)
+    except UnsafeName as exc:
+        raise _refuse(
+            run,
+            _("The file name %(name)r is refused: %(reason)s.") % {"name": raw_name[:200], "reason": exc},
+            field="filename",
+            value=raw_name,
+        ) from exc
+    limit = connection.file_limit
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise _refuse(
+            run,
+            _("The request body (%(size)s bytes) is larger than file_limit=%(limit)d.")
+            % {"size": declared, "limit": limit},
+            field="filename",
+            value=name,
+        )
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise _refuse(
+            run,
+            _("The request body is larger than file_limit=%(limit)d.") % {"limit": limit},
+            field="filename",
+            value=name,
+        )
+    folder = RunFolder(run.folder)
+    record, _created = ExchangeFile.objects.get_or_create(run=run, name=name)
+    start_over = record.consumed and body.startswith(NEW_FILE_MAGIC)
+    already = 0 if start_over else record.size
+    if already + len(body) > connection.max_upload_bytes:
+        raise _refuse(
+            run,
+            _("The file %(name)s is larger than the allowed %(limit)d bytes.")
+            % {"name": name, "limit": connection.max_upload_bytes},
+            field="filename",
+            value=name,
+        )
+    try:
+        written = folder.append(name, io.BytesIO(body), max_bytes=limit, start_over=start_over)
+    except UnsafeName as exc:
+        raise _refuse(run, str(exc), field="filename", value=name) from exc
+    ExchangeFile.objects.filter(pk=record.pk).update(
+        size=written if start_over else F("size") + written,
+        chunks=1 if start_over else F("chunks") + 1,
+        consumed=False if start_over else F("consumed"),
+        from_zip="",
+    )
+    # New bytes arrived: imports already answered in this run are stale and will run again when asked.
+    ExchangeFile.objects.filter(run=run, import_status__in=[ImportStatus.SUCCESS, ImportStatus.FAILED]).update(
+        import_status="", import_message="", done=0, total=0
+    )
+    return success()
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+
+def import_(request: HttpRequest, session: ExchangeSession, enqueue: Callable[[int], Any]) -> Answer:
+    """Start the background import of `filename` on the first call; report progress on the next ones."""
+    run = ensure_run(session)
+    raw_name = request.GET.get("filename", "")
+    try:
+        name = safe_relative_name(raw_name)
+    except UnsafeName as exc:
+        raise _refuse(
+            run,
+            _("The file name %(name)r is refused: %(reason)s.") % {"name": raw_name[:200], "reason": exc},
+            field="filename",
+            value=raw_name,
+        ) from exc
+    if extension_of(name) != "xml":
+        raise _refuse(run, _("Only XML files can be imported; got %(name)s.") % {"name": name}, value=name)
+    record, _created = ExchangeFile.objects.get_or_create(run=run, name=name)
+    if not record.import_status:
+        started = ExchangeFile.objects.filter(pk=record.pk, import_status="").update(
+            import_status=ImportStatus.QUEUED, import_message="", done=0, total=0
+        )
+        if started:
+            enqueue(record.pk)
+        record.refresh_from_db()
+    return _import_answer(record)
+
+
+def _import_answer(record: ExchangeFile) -> Answer:
+    if record.import_status == ImportStatus.SUCCESS:
+        return success(record.import_message)
+    if record.import_status == ImportStatus.FAILED:
+        return ["failure", record.import_message]
+    if record.import_status == ImportStatus.QUEUED:
+        return ["progress", _("The file %(name)s is queued for processing.") % {"name": record.name}]
+    percent = min(99, record.done * 100 // record.total) if record.total else 0
+    return [
+        "progress",
+        _("Processing %(name)s: %(percent)d%% (%(done)d of %(total)d).")
+        % {"name": record.name, "percent": percent, "done": record.done, "total": record.total},
+    ]
+
+
+def _unpack_pending(run: ExchangeRun, folder: RunFolder) -> None:
+    """Unpack the zips of the run that have not been unpacked yet (1C sends one archive with everything)."""
+    connection = run.connection
+    used = sum(f.size for f in run.files.exclude(from_zip=""))
+    for archive in run.files.filter(consumed=False).order_by("id"):
+        if not is_zip_name(archive.name):
+            continue
+        members = unpack_zip(
+            folder,
+            archive.name,
+            max_total=connection.max_unpacked_bytes,
+            max_ratio=connection.max_zip_ratio,
+            already_used=used,
+        )
+        used += sum(size for _name, size in members)
+        existing = {f.name: f for f in run.files.filter(name__in=[m for m, _s in members])}
+        create = []
+        for member, size in members:
+            row = existing.get(member)
+            if row is None:
+                create.append(ExchangeFile(run=run, name=member, size=size, from_zip=archive.name))
+            else:
+                row.size, row.from_zip, row.consumed = size, archive.name, False
+        ExchangeFile.objects.bulk_create(create)
+        ExchangeFile.objects.bulk_update(list(existing.values()), ["size", "from_zip", "consumed"])
+        ExchangeFile.objects.filter(pk=archive.pk).update(consumed=True)
+        log_event(
+            run=run, message=_("Unpacked %(name)s: %(count)d files.") % {"name": archive.name, "count": len(members)}
+        )
+
+
+def read_records(source: Any) -> Iterator[Any]:
+    """Records of one CommerceML file (the reader tells the kind by content)."""
+    from .reader import read_package  # imported late: the reader pulls in lxml
+
+    return read_package(source)
+
+
+def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | None = None) -> None:
+    """The background job of `mode=import`: unzip, check the whole file, then apply it in batches."""
+    reader = reader or read_records
+    claimed = ExchangeFile.objects.filter(pk=file_id, import_status=ImportStatus.QUEUED).update(
+        import_status=ImportStatus.RUNNING
+    )
+    if not claimed:
+        return
+    record = ExchangeFile.objects.select_related("run__connection").get(pk=file_id)
+    run = record.run
+    folder = RunFolder(run.folder)
+    try:
+        _unpack_pending(run, folder)
+        if not folder.exists(record.name):
+            raise ProtocolError(
+                _("The file %(name)s was not uploaded (neither alone nor in the archive).") % {"name": record.name}
+            )
+        with folder.local_copy(record.name) as path:
+            # Pass 1 reads the whole file, so a truncated or hostile file changes nothing; it also counts.
+            total = sum(1 for _item in reader(path))
+            ExchangeFile.objects.filter(pk=record.pk).update(total=total)
+            last = [time.monotonic()]
+
+            def progress(counts: apply.Counts) -> None:
+                if time.monotonic() - last[0] >= PROGRESS_EVERY:
+                    last[0] = time.monotonic()
+                    ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done)
+
+            outcome = apply.apply_records(
+                connection=run.connection, run=run, records=reader(path), folder=folder, progress=progress
+            )
+    except Exception as exc:
+        reason = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
+        if isinstance(exc, (ArchiveRefused, UnsafeName, ProtocolError)) or hasattr(exc, "reason"):
+            message = _("%(name)s refused: %(reason)s") % {"name": record.name, "reason": reason}
+        else:
+            logger.exception("Import of %s (run %s) failed", record.name, run.pk)
+            message = _("%(name)s could not be imported: %(reason)s") % {"name": record.name, "reason": reason}
+        line = getattr(exc, "line", None)
+        if line:
+            message += " " + _("(line %(line)d)") % {"line": line}
+        log_event(run=run, level=EventLevel.ERROR, message=message, object_repr=record.name)
+        ExchangeFile.objects.filter(pk=record.pk).update(
+            import_status=ImportStatus.FAILED, import_message=printable(message, 2000), consumed=True
+        )
+        return
+    counts = outcome.counts
+    summary = _(
+        "%(name)s imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged, "
+        "%(skipped)d skipped, %(failed)d with errors."
+    ) % {
+        "name": record.name,
+        "created": counts.created,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "skipped": counts.skipped,
+        "failed": counts.failed,
+    }
+    log_event(run=run, message=summary, object_repr=record.name)
+    ExchangeRun.objects.filter(pk=run.pk).update(done=F("done") + counts.done, total=F("total") + total)
+    ExchangeFile.objects.filter(pk=record.pk).update(
+        import_status=ImportStatus.SUCCESS, import_message=printable(summary, 2000), consumed=True, done=counts.done
+    )
+
+
+# --- deactivate / complete --------------------------------------------------------------------------
+
+
+def deactivate(request: HttpRequest, session: ExchangeSession) -> Answer:
+    run = ensure_run(session)
+    if not request.GET.get("timestamp", "").strip().isdigit():
+        raise _refuse(run, _("mode=deactivate needs the timestamp from checkauth."), field="timestamp")
+    run.refresh_from_db()
+    if not run.full_products:
+        return success(_("Nothing deactivated: this exchange was not a full upload."))
+    count = apply.deactivate_missing(connection=session.connection, run=run)
+    if count:
+        log_event(run=run, message=_("%(count)d products missing from the full upload deactivated.") % {"count": count})
+    return success(_("Deactivated %(count)d products.") % {"count": count})
+
+
+def complete(request: HttpRequest, session: ExchangeSession) -> Answer:
+    run = session.run
+    if run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        files = list(run.files.all())
+        busy = [f.name for f in files if f.import_status in (ImportStatus.QUEUED, ImportStatus.RUNNING)]
+        if busy:
+            raise ProtocolError(_("The import of %(names)s is still running.") % {"names": ", ".join(busy)})
+        failed = [f.name for f in files if f.import_status == ImportStatus.FAILED]
+        with transaction.atomic():
+            finish_run(
+                run=run,
+                status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
+                message=(_("Files refused: %(names)s") % {"names": ", ".join(failed)}) if failed else _("Complete."),
+            )
+    close_session(session)
+    return success(_("Exchange complete."))

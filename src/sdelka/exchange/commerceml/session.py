@@ -1,0 +1,213 @@
+"""Who is talking: Basic auth with lockout, protocol sessions, and the one-run-per-connection lock."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..models import (
+    ACTIVE_RUN_STATUSES,
+    Connection,
+    ConnectionKind,
+    Direction,
+    ExchangeFile,
+    ExchangeRun,
+    ExchangeSession,
+    ImportStatus,
+    LoginFailure,
+    RunStatus,
+    Trigger,
+)
+from ..services import finish_run, log_event
+from ..storage import run_folder_name
+
+COOKIE_NAME = "sdelka_1c"
+FAILURE_LIMIT = 5
+LOCKOUT = timedelta(minutes=15)
+SESSION_TTL = timedelta(hours=24)
+# An exchange whose 1C has sent nothing for this long (and has no import working) no longer holds the lock.
+IDLE_RELEASE = timedelta(minutes=3)
+# A background import that has not reported for this long is considered dead.
+STUCK_IMPORT = timedelta(minutes=30)
+
+
+class ProtocolError(Exception):
+    """Refuse the request with `failure` and this text; `logged` when it is already in the journal."""
+
+    def __init__(self, message: str, *, logged: bool = False, connection: Connection | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.logged = logged
+        self.connection = connection
+
+
+@dataclass(frozen=True)
+class Credentials:
+    login: str
+    password: str
+
+
+def basic_credentials(request: HttpRequest) -> Credentials | None:
+    header = request.META.get("HTTP_AUTHORIZATION") or request.META.get("REDIRECT_HTTP_AUTHORIZATION") or ""
+    scheme, _sep, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("windows-1251", errors="replace")  # 1C on Windows may send Cyrillic logins in 1251
+    login, sep, password = text.partition(":")
+    return Credentials(login, password) if sep else None
+
+
+def client_ip(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "")[:45]
+
+
+def _lock_message(until: datetime) -> str:
+    minutes = max(1, int((until - timezone.now()).total_seconds() // 60) + 1)
+    return _(
+        "Too many wrong passwords for this exchange login. Check the login and password in the 1C exchange "
+        "node and try again in %(minutes)d minutes."
+    ) % {"minutes": minutes}
+
+
+def authenticate(*, credentials: Credentials | None, ip: str) -> Connection:
+    """The active site connection for these Basic credentials, or ProtocolError (counting failures)."""
+    if credentials is None or not credentials.login:
+        raise ProtocolError(
+            _("No login and password were sent. Enter the exchange login and password in the 1C exchange node.")
+        )
+    login = credentials.login[:150]
+    now = timezone.now()
+    failure = LoginFailure.objects.filter(login=login, ip=ip).first()
+    connection = Connection.objects.filter(login=login, kind=ConnectionKind.SITE).first()
+    if failure is not None and failure.locked_until and failure.locked_until > now:
+        raise ProtocolError(_lock_message(failure.locked_until), connection=connection)
+    if connection is None or not connection.check_password(credentials.password):
+        _record_failure(login, ip)
+        raise ProtocolError(_("Wrong exchange login or password."), connection=connection)
+    if not connection.is_active:
+        raise ProtocolError(_("This exchange connection is switched off in Sdelka."), connection=connection)
+    LoginFailure.objects.filter(login=login, ip=ip).delete()
+    return connection
+
+
+def _record_failure(login: str, ip: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        row, _created = LoginFailure.objects.select_for_update().get_or_create(
+            login=login, ip=ip, defaults={"last_failure_at": now}
+        )
+        if row.last_failure_at < now - LOCKOUT:
+            row.failures = 0
+        row.failures += 1
+        row.last_failure_at = now
+        if row.failures >= FAILURE_LIMIT:
+            row.locked_until = now + LOCKOUT
+        row.save()
+
+
+def open_session(*, connection: Connection, mode: str, ip: str) -> ExchangeSession:
+    return ExchangeSession.objects.create(
+        connection=connection, mode=mode, token=secrets.token_hex(16), sessid=secrets.token_hex(16), ip=ip or None
+    )
+
+
+def find_session(request: HttpRequest) -> ExchangeSession:
+    """The session named by `sessid` (newer 1C) or by the checkauth cookie (every 1C), else ProtocolError."""
+    sessid = request.GET.get("sessid", "")
+    cookie = request.COOKIES.get(COOKIE_NAME, "")
+    query = Q()
+    if sessid:
+        query |= Q(sessid=sessid)
+    if cookie:
+        query |= Q(token=cookie)
+    if not sessid and not cookie:
+        raise ProtocolError(
+            _("No exchange session: the request carries neither the cookie nor sessid. Start with checkauth.")
+        )
+    session = ExchangeSession.objects.select_related("connection", "run").filter(query).first()
+    if session is None:
+        raise ProtocolError(_("Unknown or expired exchange session. Start the exchange again (checkauth)."))
+    if session.closed_at is not None:
+        raise ProtocolError(_("This exchange session is already complete. Start the exchange again (checkauth)."))
+    if session.last_seen_at < timezone.now() - SESSION_TTL:
+        raise ProtocolError(_("The exchange session has expired. Start the exchange again (checkauth)."))
+    if not session.connection.is_active:
+        raise ProtocolError(_("This exchange connection is switched off in Sdelka."))
+    ExchangeSession.objects.filter(pk=session.pk).update(last_seen_at=timezone.now())
+    return session
+
+
+def _holder_is_busy(run: ExchangeRun) -> bool:
+    now = timezone.now()
+    if ExchangeFile.objects.filter(
+        run=run, import_status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING], updated_at__gte=now - STUCK_IMPORT
+    ).exists():
+        return True
+    return ExchangeSession.objects.filter(run=run, closed_at=None, last_seen_at__gte=now - IDLE_RELEASE).exists()
+
+
+def ensure_run(session: ExchangeSession) -> ExchangeRun:
+    """The session's run, started now if needed. Only one run per connection and route: another exchange
+    that is still working makes this one wait (ProtocolError); an idle one is closed and replaced."""
+    run = session.run
+    if run is not None and run.status in ACTIVE_RUN_STATUSES:
+        return run
+    connection = session.connection
+    with transaction.atomic():
+        holder = (
+            ExchangeRun.objects.select_for_update()
+            .filter(connection=connection, route=session.mode, status__in=ACTIVE_RUN_STATUSES)
+            .first()
+        )
+        if holder is not None:
+            if _holder_is_busy(holder):
+                raise ProtocolError(
+                    _("Another exchange with this 1C base is in progress (run %(run)d). Repeat the exchange later.")
+                    % {"run": holder.pk}
+                )
+            failed = holder.files.filter(import_status=ImportStatus.FAILED).exists()
+            finish_run(
+                run=holder,
+                status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
+                message=_("Closed: 1C started a new exchange without finishing this one (no mode=complete)."),
+            )
+            ExchangeSession.objects.filter(run=holder, closed_at=None).update(closed_at=timezone.now())
+        try:
+            with transaction.atomic():
+                run = ExchangeRun.objects.create(
+                    connection=connection,
+                    route=session.mode,
+                    direction=Direction.IN,
+                    trigger=Trigger.ONEC,
+                    status=RunStatus.RUNNING,
+                )
+        except IntegrityError as exc:  # a concurrent exchange took the lock between our check and insert
+            raise ProtocolError(
+                _("Another exchange with this 1C base is in progress. Repeat the exchange later.")
+            ) from exc
+        run.folder = run_folder_name(connection.pk, run.pk)
+        run.save(update_fields=["folder"])
+        ExchangeSession.objects.filter(pk=session.pk).update(run=run)
+        session.run = run
+    log_event(run=run, message=_("Exchange started by 1C (session %(id)d).") % {"id": session.pk})
+    return run
+
+
+def close_session(session: ExchangeSession) -> None:
+    ExchangeSession.objects.filter(pk=session.pk).update(closed_at=timezone.now(), last_seen_at=F("last_seen_at"))

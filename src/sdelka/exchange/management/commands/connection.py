@@ -1,0 +1,81 @@
+"""`sdelka connection add|list|password`: manage 1C connections without the UI."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from sdelka.exchange.models import ConnectionKind
+from sdelka.exchange.selectors import connection_by_name, connections
+from sdelka.exchange.services import create_connection, set_connection_password
+
+
+class Command(BaseCommand):
+    help = "Manage connections to 1C bases: add, list, password."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Add a connection.")
+        add.add_argument("--kind", choices=ConnectionKind.values, default=ConnectionKind.SITE)
+        add.add_argument("--name", required=True)
+        add.add_argument("--login", default="", help="Exchange login 1C will use (site connections).")
+        add.add_argument("--password", default="", help="Exchange password 1C will use (site connections).")
+        add.add_argument("--prefix", default="", help="The 1C base prefix.")
+        add.add_argument("--options", default="", help='Options as JSON, e.g. {"deactivate_missing_products": true}.')
+        sub.add_parser("list", help="List connections.")
+        password = sub.add_parser("password", help="Set a connection's exchange password.")
+        password.add_argument("--name", required=True)
+        password.add_argument("--password", required=True)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        try:
+            if action == "add":
+                self._add(options)
+            elif action == "list":
+                self._list()
+            elif action == "password":
+                connection = connection_by_name(name=options["name"])
+                if connection is None:
+                    raise CommandError(f"No connection named {options['name']!r}.")
+                set_connection_password(connection=connection, password=options["password"])
+                self.stdout.write(f"Password of {connection.name} changed.")
+        except ValidationError as exc:
+            messages = [f"{field}: {'; '.join(errors)}" for field, errors in exc.message_dict.items()]
+            raise CommandError("\n".join(messages)) from exc
+
+    def _add(self, options: dict[str, Any]) -> None:
+        try:
+            extra = json.loads(options["options"]) if options["options"] else {}
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--options is not valid JSON: {exc}") from exc
+        if not isinstance(extra, dict):
+            raise CommandError("--options must be a JSON object.")
+        connection = create_connection(
+            name=options["name"],
+            kind=options["kind"],
+            login=options["login"],
+            password=options["password"],
+            prefix=options["prefix"],
+            options=extra,
+        )
+        self.stdout.write(f"Connection {connection.name} (id {connection.pk}, {connection.kind}) added.")
+        if connection.kind == ConnectionKind.SITE:
+            self.stdout.write("In 1C, set the site address to https://<your Sdelka host>/1c/exchange")
+
+    def _list(self) -> None:
+        rows = connections()
+        if not rows:
+            self.stdout.write("No connections.")
+            return
+        self.stdout.write(f"{'id':>4}  {'name':<30} {'kind':<6} {'login':<20} {'prefix':<8} {'active':<6} last run")
+        for connection in rows:
+            last = getattr(connection, "last_run_status", None) or "-"
+            self.stdout.write(
+                f"{connection.pk:>4}  {connection.name:<30} {connection.kind:<6} {connection.login or '-':<20} "
+                f"{connection.prefix or '-':<8} {'yes' if connection.is_active else 'no':<6} {last}"
+            )

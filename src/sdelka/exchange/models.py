@@ -1,0 +1,378 @@
+"""The exchange hub: connections to 1C bases, the id map, runs with their journal, protocol sessions.
+
+One `Connection` is one 1C base. `ExternalRef` maps a 1C id (per base and kind) to our object and is never
+reused. An `ExchangeRun` is one exchange (one "сеанс" of the site protocol, one OData pull, one bank
+statement) with its counts and its journal of `ExchangeEvent`s. At most one run per connection and route
+is queued or running: a partial unique constraint is the lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .crypto import EncryptedTextField
+
+DEFAULT_FILE_LIMIT = 8 * 1024 * 1024
+DEFAULT_KEEP_FILES_DAYS = 7
+DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024**3
+DEFAULT_MAX_UNPACKED_BYTES = 8 * 1024**3
+DEFAULT_MAX_ZIP_RATIO = 200
+
+
+class ConnectionKind(models.TextChoices):
+    SITE = "site", _("Exchange with website (CommerceML)")
+    ODATA = "odata", _("OData")
+    BANK = "bank", _("Client-bank")
+
+
+class SaleEncoding(models.TextChoices):
+    WINDOWS_1251 = "windows-1251", "windows-1251"
+    UTF8 = "utf-8", _("UTF-8 with BOM")
+
+
+class Connection(models.Model):
+    name = models.CharField(_("name"), max_length=150, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ConnectionKind.choices, default=ConnectionKind.SITE)
+    is_active = models.BooleanField(_("active"), default=True)
+    # The login and password 1C types into its exchange node (inbound, site protocol). Hashed, never shown.
+    login = models.CharField(_("exchange login"), max_length=150, unique=True, null=True, blank=True)
+    password = models.CharField(_("exchange password (hash)"), max_length=256, blank=True)
+    # Outbound secrets (OData user's password, bank token) must be sent, so they are encrypted.
+    url = models.URLField(_("1C address"), max_length=500, blank=True)
+    remote_user = models.CharField(_("user in 1C"), max_length=150, blank=True)
+    remote_secret = EncryptedTextField(_("password in 1C"), blank=True)
+    prefix = models.CharField(
+        _("base prefix"), max_length=10, blank=True, help_text=_("The prefix of this 1C base's document numbers.")
+    )
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # --- password (inbound) ---
+
+    def set_password(self, raw: str) -> None:
+        self.password = make_password(raw)
+
+    def check_password(self, raw: str) -> bool:
+        return bool(self.password) and check_password(raw, self.password)
+
+    # --- typed options ---
+
+    def _option(self, name: str, default: Any) -> Any:
+        return (self.options or {}).get(name, default)
+
+    @property
+    def match_counterparties_by_inn_kpp(self) -> bool:
+        return bool(self._option("match_counterparties_by_inn_kpp", True))
+
+    @property
+    def match_products_by_article(self) -> bool:
+        return bool(self._option("match_products_by_article", False))
+
+    @property
+    def deactivate_missing_products(self) -> bool:
+        return bool(self._option("deactivate_missing_products", False))
+
+    @property
+    def order_status_map(self) -> dict[str, str]:
+        value = self._option("order_status_map", {})
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    @property
+    def sale_encoding(self) -> str:
+        value = self._option("sale_encoding", SaleEncoding.WINDOWS_1251)
+        return value if value in SaleEncoding.values else SaleEncoding.WINDOWS_1251
+
+    def _positive_int(self, name: str, default: int) -> int:
+        try:
+            value = int(self._option(name, default))
+        except (TypeError, ValueError):
+            return default
+        return value if value > 0 else default
+
+    @property
+    def file_limit(self) -> int:
+        return self._positive_int("file_limit", DEFAULT_FILE_LIMIT)
+
+    @property
+    def keep_files_days(self) -> int:
+        return self._positive_int("keep_files_days", DEFAULT_KEEP_FILES_DAYS)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self._positive_int("max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES)
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self._positive_int("max_unpacked_bytes", DEFAULT_MAX_UNPACKED_BYTES)
+
+    @property
+    def max_zip_ratio(self) -> int:
+        return self._positive_int("max_zip_ratio", DEFAULT_MAX_ZIP_RATIO)
+
+
+class RefKind(models.TextChoices):
+    GROUP = "group", _("Product group")
+    UNIT = "unit", _("Unit")
+    PROPERTY = "property", _("Property")
+    PROPERTY_OPTION = "property_option", _("Property value")
+    PRODUCT = "product", _("Product")
+    VARIANT = "variant", _("Variant")
+    PRICE_TYPE = "price_type", _("Price type")
+    WAREHOUSE = "warehouse", _("Warehouse")
+    COUNTERPARTY = "counterparty", _("Counterparty")
+    INVOICE = "invoice", _("Invoice")
+
+
+class ExternalRef(models.Model):
+    """A 1C id of one base ↔ our object. Unique per connection, kind and id; never reused for another object."""
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="refs"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=RefKind.choices)
+    external_id = models.CharField(_("1C id"), max_length=255)
+    code = models.CharField(_("code in 1C"), max_length=100, blank=True)
+    content_type = models.ForeignKey(ContentType, verbose_name=_("object type"), on_delete=models.PROTECT)
+    object_id = models.BigIntegerField(_("object id"))
+    content_hash = models.CharField(_("content hash"), max_length=40, blank=True)
+    version = models.CharField(_("1C version"), max_length=100, blank=True)
+    seen_run = models.ForeignKey(
+        "ExchangeRun",
+        verbose_name=_("last seen in run"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("external id")
+        verbose_name_plural = _("external ids")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "kind", "external_id"], name="external_ref_unique"),
+        ]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="external_ref_object")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.kind}:{self.external_id} → {self.object_id}"
+
+
+class Route(models.TextChoices):
+    CATALOG = "catalog", _("Catalogue from 1C")
+    SALE = "sale", _("Orders")
+    ODATA = "odata", _("OData")
+    BANK = "bank", _("Bank statement")
+
+
+class Direction(models.TextChoices):
+    IN = "in", _("From 1C")
+    OUT = "out", _("To 1C")
+    BOTH = "both", _("Both ways")
+
+
+class Trigger(models.TextChoices):
+    ONEC = "onec", _("Started by 1C")
+    MANUAL = "manual", _("Started by a user")
+    SCHEDULE = "schedule", _("On schedule")
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCESS = "success", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class ExchangeRun(models.Model):
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="runs"
+    )
+    route = models.CharField(_("route"), max_length=10, choices=Route.choices)
+    direction = models.CharField(_("direction"), max_length=5, choices=Direction.choices, default=Direction.IN)
+    trigger = models.CharField(_("trigger"), max_length=10, choices=Trigger.choices, default=Trigger.ONEC)
+    status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    started_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    folder = models.CharField(_("files folder"), max_length=255, blank=True)
+    files_removed = models.BooleanField(_("files removed"), default=False)
+    # A full (not "changes only") product upload was applied: products missing from it may be deactivated.
+    full_products = models.BooleanField(_("full product upload"), default=False)
+
+    class Meta:
+        verbose_name = _("exchange run")
+        verbose_name_plural = _("exchange runs")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "route"], condition=Q(status__in=["queued", "running"]), name="one_active_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.route} #{self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.done * 100 // self.total) if self.total else 0
+
+
+class EventLevel(models.TextChoices):
+    INFO = "info", _("Info")
+    WARNING = "warning", _("Warning")
+    ERROR = "error", _("Error")
+
+
+class ExchangeEvent(models.Model):
+    """One line of the journal: of a run, or of a connection when no run exists yet (a wrong password)."""
+
+    run = models.ForeignKey(
+        ExchangeRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    connection = models.ForeignKey(
+        Connection,
+        verbose_name=_("connection"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+    )
+    level = models.CharField(_("level"), max_length=10, choices=EventLevel.choices, default=EventLevel.INFO)
+    external_id = models.CharField(_("1C id"), max_length=255, blank=True)
+    object_repr = models.CharField(_("object"), max_length=500, blank=True)
+    message = models.TextField(_("message"))
+    field = models.CharField(_("field"), max_length=100, blank=True)
+    value = models.TextField(_("value"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("exchange event")
+        verbose_name_plural = _("exchange events")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:80]}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCESS = "success", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class ExchangeSession(models.Model):
+    """The site protocol's session, created by `checkauth`; 1C sends back its cookie or `sessid`."""
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="sessions"
+    )
+    token = models.CharField(_("cookie value"), max_length=64, unique=True)
+    sessid = models.CharField(_("sessid"), max_length=64, unique=True)
+    mode = models.CharField(_("type"), max_length=10, default="catalog")
+    run = models.ForeignKey(
+        ExchangeRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    version = models.CharField(_("CommerceML version"), max_length=10, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last request"), auto_now=True, db_index=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("exchange session")
+        verbose_name_plural = _("exchange sessions")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.mode} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ExchangeFile(models.Model):
+    """A file of a run: uploaded by 1C (possibly in chunks) or unpacked from an uploaded zip."""
+
+    run = models.ForeignKey(ExchangeRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(_("name"), max_length=500)
+    size = models.BigIntegerField(_("size"), default=0)
+    chunks = models.PositiveIntegerField(_("chunks"), default=0)
+    from_zip = models.CharField(_("unpacked from"), max_length=500, blank=True)
+    # A zip is unpacked once; an XML file once imported is "consumed": a new upload under its name starts over.
+    consumed = models.BooleanField(_("processed"), default=False)
+    import_status = models.CharField(_("import status"), max_length=10, choices=ImportStatus.choices, blank=True)
+    import_message = models.TextField(_("import message"), blank=True)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("exchange file")
+        verbose_name_plural = _("exchange files")
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="exchange_file_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LoginFailure(models.Model):
+    """Wrong exchange passwords per login and address, for the lockout."""
+
+    login = models.CharField(_("login"), max_length=150)
+    ip = models.CharField(_("IP address"), max_length=45, blank=True)
+    failures = models.PositiveIntegerField(_("failures"), default=0)
+    last_failure_at = models.DateTimeField(_("last failure"))
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("exchange login failure")
+        verbose_name_plural = _("exchange login failures")
+        constraints = [models.UniqueConstraint(fields=["login", "ip"], name="login_failure_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.login}@{self.ip}: {self.failures}"
+
+
+class ProductImage(models.Model):
+    """A product picture from 1C, stored once by content (sha1) however many products or uploads use it."""
+
+    product = models.ForeignKey(
+        "catalog.Product", verbose_name=_("product"), on_delete=models.CASCADE, related_name="exchange_images"
+    )
+    sha1 = models.CharField(_("sha1"), max_length=40, db_index=True)
+    file = models.CharField(_("file"), max_length=255)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("product image")
+        verbose_name_plural = _("product images")
+        ordering = ["product", "position"]
+        constraints = [models.UniqueConstraint(fields=["product", "sha1"], name="product_image_unique")]
+
+    def __str__(self) -> str:
+        return self.file
