@@ -3,38 +3,23 @@ product groups and units. Every authenticated user reads the catalogue; writes g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.routers import BaseRouter
 
+from sdelka.api.errors import call_service
 from sdelka.core.vat import VatRate
 
 from . import selectors, services
 from .models import Price, PriceType, Product, ProductGroup, ProductKind, StockLevel, Unit, Warehouse
 
 T = TypeVar("T")
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Turn a service's Django ValidationError into DRF's 400 answer naming the fields."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise ValidationError(detail) from exc
-
-
-def call_service(function: Callable[..., T], /, **kwargs: Any) -> T:
-    with service_errors():
-        return function(**kwargs)
 
 
 # --- Serializers ----------------------------------------------------------------------------------
@@ -147,9 +132,8 @@ class ProductViewSet(
         params = self.request.query_params
         group = params.get("group")
         active = params.get("is_active")
-        with service_errors():
-            if group is not None and not group.isdigit():
-                raise DjangoValidationError({"group": "A product group id is a number."})
+        if group is not None and not group.isdigit():
+            raise ValidationError({"group": [_("A product group id is a number.")]})
         return selectors.product_list(
             user=self.request.user,
             search=params.get("search"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -33,6 +32,7 @@ from rest_framework.routers import BaseRouter
 from rest_framework.views import APIView
 
 from sdelka.accounts.models import User
+from sdelka.api.errors import call_service
 from sdelka.api.mixins import VisiblePrimaryKeyRelatedField
 from sdelka.core.models import Currency
 
@@ -41,15 +41,6 @@ from .models import ContactPerson, Counterparty, CounterpartyBankAccount, Counte
 
 T = TypeVar("T")
 REQUISITE_MAX_TYPED = 40  # requisites may be typed with spaces and dashes; services strip them
-
-
-def call_service(service: Callable[..., T], **kwargs: Any) -> T:
-    """Run a service; its ValidationError becomes DRF's, with the same dict of fields."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise serializers.ValidationError(detail) from exc
 
 
 def typed_number(**kwargs: Any) -> serializers.CharField:

@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from sdelka.accounts.models import User
+from sdelka.api.errors import call_service
 from sdelka.api.mixins import VisiblePrimaryKeyRelatedField, VisibleQuerysetMixin
-from sdelka.catalog.api import call_service
 from sdelka.catalog.models import PriceType, Product, Unit, Variant
 from sdelka.core.models import Currency
 from sdelka.core.vat import VatMode, VatRate
