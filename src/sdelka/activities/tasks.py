@@ -10,7 +10,7 @@ from . import services
 REMINDER_SCHEDULE = crontab(minute="*")
 
 
-@db_periodic_task(REMINDER_SCHEDULE, name="activities.send_due_reminders")
+@db_periodic_task(REMINDER_SCHEDULE)
 def send_due_reminders() -> int:
     """Every minute: notify assignees of open tasks whose reminder time has come."""
     return services.send_due_reminders()

@@ -41,7 +41,7 @@ def _leave_reference_data_behind(django_db_blocker: Any) -> Iterator[None]:
             connection.creation.deserialize_db_from_string(contents)
 
 
-@db_task(name="activities.tests.remind_now")
+@db_task()
 def remind_now(task_id: int) -> int:
     """A test job: make the task due and run the reminders, as a job enqueued by a service would."""
     Task.objects.filter(pk=task_id).update(remind_at=timezone.now())
