@@ -72,9 +72,9 @@ def test_consumer_command_is_available():
 def test_reminders_are_scheduled_every_minute(minute):
     # The consumer's scheduler asks read_periodic() once a minute, with a UTC timestamp.
     moment = datetime(2026, 3, 2, 9, minute)  # noqa: DTZ001 - huey works in naive UTC
-    due = [job.name for job in HUEY.read_periodic(moment)]
-    assert tasks.send_due_reminders.name in due
-    assert remind_now.name not in due
+    due = [type(job) for job in HUEY.read_periodic(moment)]
+    assert tasks.send_due_reminders.task_class in due
+    assert remind_now.task_class not in due
 
 
 @transactional
