@@ -12,11 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml deps/apt-run.txt | $(BIN)/python
+	deps/ensure-apt.sh deps/apt-run.txt
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+$(VENV)/.installed-test: pyproject.toml deps/apt-test.txt $(VENV)/.installed
+	deps/ensure-apt.sh deps/apt-test.txt
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
