@@ -142,7 +142,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     HUEY = {
         "huey_class": "huey.SqliteHuey",
-        "name": "sdelka",
+        "name": os.environ.get("SDELKA_HUEY_NAME", "sdelka"),
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": env_bool("SDELKA_HUEY_IMMEDIATE"),
         "utc": True,
@@ -261,7 +261,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The Huey consumer attaches its own handler; propagating would print every line twice.
+        "huey": {"propagate": False},
+    },
 }
 
 # --- Sdelka ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("SDELKA_TESTING", "1")
+os.environ.setdefault("SDELKA_HUEY_NAME", f"sdelka-test-{os.getpid()}")
 os.environ.setdefault("SDELKA_DATA_DIR", os.path.join(os.getcwd(), "var", "test"))
 
 from sdelka.settings import *  # noqa: F403

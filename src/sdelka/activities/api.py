@@ -6,13 +6,11 @@ references to counterparties, deals and invoices only reach what the user can se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import django_filters
 import django_filters.rest_framework
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -27,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from sdelka.accounts.models import User
+from sdelka.api.errors import call_service
 from sdelka.api.mixins import VisiblePrimaryKeyRelatedField, VisibleQuerysetMixin
 from sdelka.parties.models import Counterparty
 from sdelka.sales.models import Deal, Invoice
@@ -35,15 +34,6 @@ from . import selectors, services
 from .models import Note, Task
 
 T = TypeVar("T")
-
-
-def call_service(function: Callable[..., T], /, **kwargs: Any) -> T:
-    """Run a service; its Django ValidationError becomes DRF's 400 answer naming the fields."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise ValidationError(detail) from exc
 
 
 class AwareDateTimeField(serializers.DateTimeField):

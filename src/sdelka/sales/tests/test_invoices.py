@@ -218,7 +218,7 @@ def test_history_records_the_acting_user(staff, organisation, own_counterparty):
     assert records[-1].status == InvoiceStatus.ISSUED
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_invoices_get_distinct_gap_free_numbers(staff, organisation, own_counterparty):
     if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(("file:memorydb", ":memory:")):
         pytest.skip("an in-memory SQLite database is not shared between threads")
