@@ -23,16 +23,16 @@ ENCODING = "windows-1251"
 
 # 1C uploads the classifier first, then goods, then offers and their split parts.
 _ORDER = [
-    r"groups",
-    r"units",
-    r"storages",
-    r"propert",
-    r"pricelists",
+    r"^groups",
+    r"^units",
+    r"^storages",
+    r"^properties",
+    r"^pricelists",
     r"^import",
-    r"goods",
+    r"^goods",
     r"^offers",
-    r"prices",
-    r"rests",
+    r"^prices",
+    r"^rests",
 ]
 
 

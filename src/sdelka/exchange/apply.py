@@ -731,6 +731,7 @@ class Applier:
             (row.price_type_id, row.product_id, row.variant_id): row
             for row in catalog.Price.objects.filter(product_id__in=set(products.values()))
         }
+        wanted: dict[tuple[int, int, int | None], Decimal] = {}
         create: dict[tuple[int, int, int | None], catalog.Price] = {}
         update: dict[int, catalog.Price] = {}
         for price in prices:
@@ -758,15 +759,13 @@ class Applier:
                     value=str(price.value),
                 )
                 continue
-            value = price.value.quantize(Decimal("0.01"))
-            key = (price_type, *target)
+            # The same offer and price type twice in a file (one price per unit): the last one wins.
+            wanted[(price_type, *target)] = price.value.quantize(Decimal("0.01"))
+        for key, value in wanted.items():
             row = existing.get(key)
             if row is None:
-                if key not in create:
-                    counts.created += 1
-                create[key] = catalog.Price(
-                    price_type_id=price_type, product_id=target[0], variant_id=target[1], value=value
-                )
+                counts.created += 1
+                create[key] = catalog.Price(price_type_id=key[0], product_id=key[1], variant_id=key[2], value=value)
             elif row.value != value:
                 row.value = value
                 update[row.pk] = row
