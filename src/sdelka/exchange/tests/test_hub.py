@@ -204,7 +204,9 @@ def folder_with(exchange_media: Any, data: bytes) -> RunFolder:
 
 
 def test_unpack_writes_members_with_subfolders(exchange_media: Any) -> None:
-    folder = folder_with(exchange_media, OneCEmulator.make_zip({"import.xml": b"<a/>", "import_files/ab/x.jpg": b"jpg"}))
+    folder = folder_with(
+        exchange_media, OneCEmulator.make_zip({"import.xml": b"<a/>", "import_files/ab/x.jpg": b"jpg"})
+    )
     written = unpack_zip(folder, "v8.zip", max_total=10_000, max_ratio=100)
     assert sorted(written) == [("import.xml", 4), ("import_files/ab/x.jpg", 3)]
     assert (exchange_media / "exchange/1/1/import_files/ab/x.jpg").read_bytes() == b"jpg"
