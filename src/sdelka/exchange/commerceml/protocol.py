@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import apply
@@ -29,6 +30,7 @@ from ..services import finish_run, log_event, printable
 from ..storage import ArchiveRefused, RunFolder, UnsafeName, extension_of, is_zip_name, safe_relative_name, unpack_zip
 from .session import (
     COOKIE_NAME,
+    STUCK_IMPORT,
     ProtocolError,
     authenticate,
     basic_credentials,
@@ -168,12 +170,30 @@ def import_(request: HttpRequest, session: ExchangeSession, enqueue: Callable[[i
     record, _created = ExchangeFile.objects.get_or_create(run=run, name=name)
     if not record.import_status:
         started = ExchangeFile.objects.filter(pk=record.pk, import_status="").update(
-            import_status=ImportStatus.QUEUED, import_message="", done=0, total=0
+            import_status=ImportStatus.QUEUED, import_message="", done=0, total=0, updated_at=timezone.now()
         )
         if started:
             enqueue(record.pk)
         record.refresh_from_db()
+    elif record.import_status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        _fail_if_stuck(record)
     return _import_answer(record)
+
+
+def _fail_if_stuck(record: ExchangeFile) -> None:
+    """A job that has not reported for STUCK_IMPORT is dead (no worker, or the worker was killed)."""
+    if record.updated_at >= timezone.now() - STUCK_IMPORT:
+        return
+    if record.import_status == ImportStatus.QUEUED:
+        message = _("Nobody picked up the import of %(name)s: is the Sdelka background worker running?")
+    else:
+        message = _("The import of %(name)s stopped without finishing (the background worker was interrupted).")
+    message = message % {"name": record.name}
+    if ExchangeFile.objects.filter(
+        pk=record.pk, import_status=record.import_status, updated_at=record.updated_at
+    ).update(import_status=ImportStatus.FAILED, import_message=message, consumed=True):
+        log_event(run=record.run, level=EventLevel.ERROR, message=message, object_repr=record.name)
+    record.refresh_from_db()
 
 
 def _import_answer(record: ExchangeFile) -> Answer:
@@ -233,7 +253,7 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
     """The background job of `mode=import`: unzip, check the whole file, then apply it in batches."""
     reader = reader or read_records
     claimed = ExchangeFile.objects.filter(pk=file_id, import_status=ImportStatus.QUEUED).update(
-        import_status=ImportStatus.RUNNING
+        import_status=ImportStatus.RUNNING, updated_at=timezone.now()
     )
     if not claimed:
         return
@@ -249,13 +269,13 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
         with folder.local_copy(record.name) as path:
             # Pass 1 reads the whole file, so a truncated or hostile file changes nothing; it also counts.
             total = sum(1 for _item in reader(path))
-            ExchangeFile.objects.filter(pk=record.pk).update(total=total)
+            ExchangeFile.objects.filter(pk=record.pk).update(total=total, updated_at=timezone.now())
             last = [time.monotonic()]
 
             def progress(counts: apply.Counts) -> None:
                 if time.monotonic() - last[0] >= PROGRESS_EVERY:
                     last[0] = time.monotonic()
-                    ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done)
+                    ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done, updated_at=timezone.now())
 
             outcome = apply.apply_records(
                 connection=run.connection, run=run, records=reader(path), folder=folder, progress=progress

@@ -14,13 +14,14 @@ from django.utils import timezone
 
 from sdelka.catalog.models import Price, Product, StockLevel
 from sdelka.exchange.commerceml import protocol
-from sdelka.exchange.commerceml.session import FAILURE_LIMIT, IDLE_RELEASE
+from sdelka.exchange.commerceml.session import FAILURE_LIMIT, IDLE_RELEASE, STUCK_IMPORT
 from sdelka.exchange.models import (
     EventLevel,
     ExchangeEvent,
     ExchangeFile,
     ExchangeRun,
     ExchangeSession,
+    ProductImage,
     RunStatus,
 )
 from sdelka.exchange.services import create_connection
@@ -578,3 +579,43 @@ def test_reupload_of_an_imported_file_starts_over(onec: OneCEmulator) -> None:
     assert answer.status == "success"
     assert Product.objects.count() == 3
     assert ExchangeFile.objects.get(name="import.xml").chunks == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("started", [False, True], ids=["never picked up", "worker died"])
+def test_a_dead_import_job_ends_in_failure(
+    client: Client, site_connection: Any, monkeypatch: Any, started: bool
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr("sdelka.exchange.commerceml.views.enqueue_import", queued.append)
+    onec = OneCEmulator(client, login=SITE_LOGIN, password=SITE_PASSWORD)
+    onec.checkauth()
+    onec.init()
+    onec.upload("import.xml", catalogue_xml(PRODUCTS))
+    assert onec.get("import", filename="import.xml").status == "progress"
+    if started:
+        ExchangeFile.objects.filter(name="import.xml").update(import_status="running")
+    ExchangeFile.objects.update(updated_at=timezone.now() - STUCK_IMPORT * 2)
+    answer = onec.get("import", filename="import.xml")
+    assert answer.status == "failure"
+    assert ("background worker" in answer.text) and error_events()
+
+
+def picture_catalogue() -> bytes:
+    xml = catalogue_xml(PRODUCTS).decode()
+    for pid, _name, _article in PRODUCTS:
+        xml = xml.replace(
+            f"<Ид>{pid}</Ид><Артикул>", f"<Ид>{pid}</Ид><Картинка>import_files/ab/same.jpg</Картинка><Артикул>"
+        )
+    return xml.encode()
+
+
+@pytest.mark.django_db
+def test_images_are_stored_once_by_content(onec: OneCEmulator, exchange_media: Any) -> None:
+    files = {"import.xml": picture_catalogue(), "import_files/ab/same.jpg": b"\xff\xd8\xff same picture"}
+    assert onec.exchange(files).ok
+    assert onec.exchange(files).ok
+    assert ProductImage.objects.count() == 3
+    assert ProductImage.objects.values("sha1").distinct().count() == 1
+    stored = list((exchange_media / "exchange" / "images").rglob("*.jpg"))
+    assert len(stored) == 1 and stored[0].read_bytes() == b"\xff\xd8\xff same picture"
