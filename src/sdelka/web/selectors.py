@@ -1,15 +1,60 @@
+"""Reads of the manager's workspace. Every query goes through `visible_to(user)` or the selectors of the
+domain apps, and a page's related rows are fetched up front (no query per row).
+
+Lists page without COUNT(*): a page reads `per_page + 1` rows and shows "next" when the extra row came,
+so a page of 200,000 counterparties costs what a page of 50 does.
+"""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from sdelka.accounts.models import User
-from sdelka.activities.models import Task
-from sdelka.parties.models import Counterparty
-from sdelka.sales.models import Deal, Invoice, InvoiceStatus, StageKind
+from sdelka.accounts.visibility import scope_user_ids
+from sdelka.activities import selectors as activity_selectors
+from sdelka.activities.models import Note, Notification, Task
+from sdelka.catalog import selectors as catalog_selectors
+from sdelka.catalog.models import Product, ProductGroup
+from sdelka.parties import selectors as party_selectors
+from sdelka.parties.models import Counterparty, Tag
+from sdelka.sales import selectors as sales_selectors
+from sdelka.sales.models import Deal, Invoice, InvoiceStatus, Payment, Pipeline, StageKind
+
+T = TypeVar("T")
+PER_PAGE = 50
+SEARCH_LIMIT = 8
+OPEN_INVOICE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def page_of(queryset: QuerySet[Any], number: int, per_page: int = PER_PAGE) -> Page[Any]:
+    """One page of an ordered queryset, read as `per_page + 1` rows: no COUNT(*)."""
+    number = max(number, 1)
+    start = (number - 1) * per_page
+    rows = list(queryset[start : start + per_page + 1])
+    return Page(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -23,7 +68,7 @@ class DashboardSummary:
 def dashboard_summary(*, user: User) -> DashboardSummary:
     unpaid = (
         Invoice.objects.visible_to(user)
-        .filter(status__in=[InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID])
+        .filter(status__in=OPEN_INVOICE_STATUSES)
         .aggregate(total=Sum(F("total") - F("paid_amount")))["total"]
     )
     return DashboardSummary(
@@ -31,4 +76,324 @@ def dashboard_summary(*, user: User) -> DashboardSummary:
         open_deals=Deal.objects.visible_to(user).filter(stage__kind=StageKind.OPEN).count(),
         unpaid_total=unpaid or Decimal("0.00"),
         tasks_due=Task.objects.filter(assignee=user, is_done=False, due_at__lte=timezone.now()).count(),
+    )
+
+
+def my_open_tasks(*, user: User, limit: int = 10) -> list[Task]:
+    """The user's open tasks, overdue and due first."""
+    tasks = activity_selectors.task_list(user=user, mine=True).filter(is_done=False)
+    return list(tasks.order_by(F("due_at").asc(nulls_last=True), "pk")[:limit])
+
+
+# --- Global search --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    counterparties: list[Counterparty]
+    invoices: list[Invoice]
+    products: list[Product]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.counterparties or self.invoices or self.products)
+
+
+def global_search(*, user: User, query: str, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """Counterparties by name, ИНН, phone or e-mail; invoices by number; products by article, barcode or name."""
+    query = query.strip()
+    if len(query) < 2:
+        return SearchResults(query=query, counterparties=[], invoices=[], products=[])
+    counterparties = party_selectors.search_counterparties(
+        Counterparty.objects.visible_to(user).select_related("owner"), query
+    ).order_by("name", "pk")
+    invoices = (
+        Invoice.objects.visible_to(user)
+        .filter(number__icontains=query)
+        .select_related("counterparty", "currency")
+        .order_by("-date", "-pk")
+    )
+    products = catalog_selectors.product_list(user=user, search=query, active=True)
+    return SearchResults(
+        query=query,
+        counterparties=list(counterparties[:limit]),
+        invoices=list(invoices[:limit]),
+        products=list(products.prefetch_related(None).select_related("unit")[:limit]),
+    )
+
+
+# --- Counterparties -------------------------------------------------------------------------------
+
+COUNTERPARTY_SORTS = {
+    "name": ("name", "pk"),
+    "-name": ("-name", "-pk"),
+    "inn": ("inn", "pk"),
+    "-inn": ("-inn", "-pk"),
+    "created": ("created_at", "pk"),
+    "-created": ("-created_at", "-pk"),
+}
+
+
+@dataclass(frozen=True)
+class CounterpartyFilters:
+    search: str = ""
+    owner: int | None = None
+    tag: int | None = None
+    active: bool | None = True
+    has_debt: bool = False
+    sort: str = "name"
+
+
+def counterparty_page(*, user: User, filters: CounterpartyFilters, page: int = 1) -> Page[Counterparty]:
+    """A page of the counterparties list: owner and tags in two queries, debt as one subquery column."""
+    queryset = Counterparty.objects.visible_to(user)
+    if filters.owner is not None:
+        queryset = queryset.filter(owner_id=filters.owner)
+    if filters.tag is not None:
+        queryset = queryset.filter(tags__id=filters.tag)
+    if filters.active is not None:
+        queryset = queryset.filter(is_active=filters.active)
+    open_invoices = Invoice.objects.filter(counterparty=OuterRef("pk"), status__in=OPEN_INVOICE_STATUSES)
+    queryset = queryset.annotate(has_debt=Exists(open_invoices))
+    if filters.has_debt:
+        queryset = queryset.filter(has_debt=True)
+    queryset = party_selectors.search_counterparties(queryset, filters.search)
+    queryset = queryset.select_related("owner").prefetch_related("tags")
+    return page_of(queryset.order_by(*COUNTERPARTY_SORTS.get(filters.sort, COUNTERPARTY_SORTS["name"])), page)
+
+
+def owner_choices(*, user: User) -> QuerySet[User]:
+    """Users whose counterparties this user sees by ownership: the owners a list can be filtered by."""
+    users = User.objects.filter(is_active=True)
+    if not user.sees_everything:
+        users = users.filter(pk__in=scope_user_ids(user))
+    return users.order_by("last_name", "first_name", "username")
+
+
+def tag_choices() -> QuerySet[Tag]:
+    return Tag.objects.order_by("name")
+
+
+@dataclass
+class CounterpartyCard:
+    counterparty: Counterparty
+    bank_accounts: list[Any]
+    contacts: list[Any]
+    deals: list[Deal]
+    invoices: list[Invoice]
+    payments: list[Payment]
+    tasks: list[Task]
+    debt: Decimal
+    timeline: list[activity_selectors.TimelineItem] = field(default_factory=list)
+
+
+CARD_LIMIT = 20
+
+
+def counterparty_card(*, user: User, pk: Any) -> CounterpartyCard:
+    """Everything the card shows; Http404 outside the user's scope."""
+    counterparty = party_selectors.counterparty_get(user=user, pk=pk)
+    invoices = sales_selectors.invoice_list(user=user, counterparty=counterparty).prefetch_related(None)
+    debt = invoices.filter(status__in=OPEN_INVOICE_STATUSES).aggregate(debt=Sum(F("total") - F("paid_amount")))
+    return CounterpartyCard(
+        counterparty=counterparty,
+        bank_accounts=list(counterparty.bank_accounts.all()),
+        contacts=list(counterparty.contacts.all()),
+        deals=list(sales_selectors.deal_list(user=user, counterparty=counterparty)[:CARD_LIMIT]),
+        invoices=list(invoices[:CARD_LIMIT]),
+        payments=list(
+            sales_selectors.payment_list(user=user, counterparty=counterparty).prefetch_related(None)[:CARD_LIMIT]
+        ),
+        tasks=list(
+            activity_selectors.task_list(user=user).filter(counterparty=counterparty, is_done=False)[:CARD_LIMIT]
+        ),
+        debt=debt["debt"] or Decimal("0.00"),
+        timeline=activity_selectors.timeline(user=user, counterparty_id=counterparty.pk, limit=50),
+    )
+
+
+def counterparty_options(*, user: User, query: str, limit: int = 20) -> list[Counterparty]:
+    """Visible active counterparties for a picker; the latest ones when nothing is typed."""
+    queryset = Counterparty.objects.visible_to(user).filter(is_active=True)
+    if query.strip():
+        return list(party_selectors.search_counterparties(queryset, query).order_by("name", "pk")[:limit])
+    return list(queryset.order_by("-created_at", "-pk")[:limit])
+
+
+# --- Deals ----------------------------------------------------------------------------------------
+
+
+def pipelines() -> QuerySet[Pipeline]:
+    return Pipeline.objects.prefetch_related("stages").order_by("-is_default", "name")
+
+
+def pipeline_for(pk: Any) -> Pipeline:
+    pipeline = Pipeline.objects.filter(pk=pk).first() if pk else None
+    return pipeline or Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.get()
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    stage: Any
+    deals: list[Deal]
+    total: Decimal
+
+
+def deal_board(*, user: User, pipeline: Pipeline, owner: int | None = None, team: bool = True) -> list[BoardColumn]:
+    """Stages of a pipeline in order with the visible deals in each and their sum (two queries).
+
+    Closed stages show only deals closed in the last 30 days, so the board stays short."""
+    since = timezone.now() - timedelta(days=30)
+    deals = sales_selectors.deal_list(user=user, pipeline=pipeline, owner=owner)
+    deals = deals.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since))
+    if not team:
+        deals = deals.filter(owner=user)
+    stages = list(pipeline.stages.order_by("order"))
+    by_stage: dict[int, list[Deal]] = {stage.pk: [] for stage in stages}
+    for deal in deals:
+        by_stage.setdefault(deal.stage_id, []).append(deal)
+    return [
+        BoardColumn(
+            stage=stage, deals=by_stage[stage.pk], total=sum((d.amount for d in by_stage[stage.pk]), Decimal(0))
+        )
+        for stage in stages
+    ]
+
+
+def deal_page(*, user: User, page: int = 1, open_only: bool = False, owner: int | None = None) -> Page[Deal]:
+    return page_of(sales_selectors.deal_list(user=user, open_only=open_only, owner=owner), page)
+
+
+@dataclass
+class DealCard:
+    deal: Deal
+    invoices: list[Invoice]
+    tasks: list[Task]
+    notes: list[Note]
+    history: list[Any]
+
+
+def deal_card(*, user: User, pk: Any) -> DealCard:
+    deal = _get_or_404(sales_selectors.deal_list(user=user), pk)
+    return DealCard(
+        deal=deal,
+        invoices=list(Invoice.objects.visible_to(user).filter(deal=deal).select_related("currency")),
+        tasks=list(activity_selectors.task_list(user=user).filter(deal=deal)),
+        notes=list(activity_selectors.note_list(user=user).filter(deal=deal)),
+        history=list(deal.history.select_related("history_user").order_by("-history_date")[:20]),
+    )
+
+
+def _get_or_404(queryset: QuerySet[Any], pk: Any) -> Any:
+    """One row of `queryset` (already narrowed to what the user sees); Http404 otherwise."""
+    try:
+        return get_object_or_404(queryset, pk=int(pk))
+    except (TypeError, ValueError) as error:
+        raise Http404 from error
+
+
+def deal_get(*, user: User, pk: Any) -> Deal:
+    return _get_or_404(sales_selectors.deal_list(user=user), pk)
+
+
+# --- Invoices -------------------------------------------------------------------------------------
+
+
+def invoice_page(*, user: User, status: str = "", search: str = "", page: int = 1) -> Page[Invoice]:
+    queryset = sales_selectors.invoice_list(user=user, status=status or None).prefetch_related(None)
+    if search.strip():
+        queryset = queryset.filter(
+            Q(number__icontains=search.strip())
+            | Q(
+                counterparty__in=party_selectors.search_counterparties(
+                    Counterparty.objects.visible_to(user), search
+                ).values("pk")
+            )
+        )
+    return page_of(queryset.select_related("counterparty", "owner", "currency", "organisation"), page)
+
+
+def invoice_get(*, user: User, pk: Any) -> Invoice:
+    return _get_or_404(sales_selectors.invoice_list(user=user), pk)
+
+
+def products_for_lines(*, user: User, ids: Sequence[int]) -> dict[int, Product]:
+    """The products of an invoice's lines with their prices and stock by warehouse, in three queries."""
+    if not ids:
+        return {}
+    return {product.pk: product for product in catalog_selectors.product_list(user=user).filter(pk__in=ids)}
+
+
+def product_options(*, user: User, query: str, limit: int = 20) -> list[Product]:
+    products = catalog_selectors.product_list(user=user, search=query, active=True).prefetch_related(None)
+    return list(products.select_related("unit")[:limit])
+
+
+# --- Tasks and notifications ----------------------------------------------------------------------
+
+
+def task_page(*, user: User, scope: str = "mine", done: bool = False, page: int = 1) -> Page[Task]:
+    tasks = activity_selectors.task_list(user=user, mine=scope == "mine", team=scope == "team")
+    tasks = tasks.filter(is_done=done)
+    order = ("-done_at", "-pk") if done else (F("due_at").asc(nulls_last=True), "pk")
+    return page_of(tasks.order_by(*order), page)
+
+
+def task_get(*, user: User, pk: Any) -> Task:
+    return _get_or_404(activity_selectors.task_list(user=user), pk)
+
+
+@dataclass(frozen=True)
+class Alerts:
+    notifications: list[Notification]
+    due_tasks: list[Task]
+
+    @property
+    def count(self) -> int:
+        return len(self.notifications) + len(self.due_tasks)
+
+
+def alerts(*, user: User, limit: int = 10) -> Alerts:
+    """Unread notifications and the user's open tasks that are due now: what the header bell shows."""
+    notifications = activity_selectors.notification_list(user=user, unread=True).filter(user=user)
+    due = activity_selectors.task_list(user=user, mine=True).filter(is_done=False, due_at__lte=timezone.now())
+    return Alerts(
+        notifications=list(notifications.order_by("-created_at", "-pk")[:limit]),
+        due_tasks=list(due.order_by("due_at", "pk")[:limit]),
+    )
+
+
+# --- Catalogue ------------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupNode:
+    group: ProductGroup
+    children: list[GroupNode]
+
+
+def group_tree(*, user: User) -> list[GroupNode]:
+    """The product groups as a tree, in one query."""
+    nodes: dict[int, GroupNode] = {}
+    roots: list[GroupNode] = []
+    groups = list(catalog_selectors.product_group_list(user=user).filter(is_active=True))
+    for group in groups:
+        nodes[group.pk] = GroupNode(group=group, children=[])
+    for group in groups:
+        parent = nodes.get(group.parent_id) if group.parent_id else None
+        (parent.children if parent else roots).append(nodes[group.pk])
+    return roots
+
+
+def product_page(*, user: User, search: str = "", group: int | None = None, page: int = 1) -> Page[Product]:
+    return page_of(catalog_selectors.product_list(user=user, search=search, group=group, active=True), page)
+
+
+def product_get(*, user: User, pk: Any) -> Product:
+    return _get_or_404(
+        catalog_selectors.product_list(user=user).prefetch_related(
+            Prefetch("variants"),
+        ),
+        pk,
     )

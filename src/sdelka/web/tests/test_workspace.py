@@ -1,0 +1,541 @@
+"""The manager's workspace through Django's test client: every screen, the visibility rules, forms that
+keep what was typed, live checks, and query counts that do not grow with the rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from sdelka.activities.models import Notification, Task
+from sdelka.activities.services import create_task
+from sdelka.parties.models import Counterparty, Tag
+from sdelka.sales import services as sales_services
+from sdelka.sales.models import Deal, Invoice, InvoiceStatus, Stage, StageKind
+from tests.factories import ContactPersonFactory, CounterpartyFactory, DealFactory, make_inn10
+
+from .world import Shop, build_shop
+
+pytestmark = pytest.mark.django_db
+
+BAD_INN = "7707083890"  # the real Sberbank ИНН is 7707083893: the last digit is off
+
+
+@pytest.fixture
+def shop(db: None) -> Shop:
+    return build_shop()
+
+
+@pytest.fixture
+def manager_client(client, staff):
+    client.force_login(staff.manager)
+    return client
+
+
+def valid_inn() -> str:
+    import random
+
+    return make_inn10(random.Random())
+
+
+# --- Pages and navigation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web:dashboard",
+        "web:counterparty-list",
+        "web:counterparty-create",
+        "web:deal-board",
+        "web:deal-list",
+        "web:deal-create",
+        "web:invoice-list",
+        "web:invoice-create",
+        "web:task-list",
+        "web:task-create",
+        "web:product-list",
+        "web:password-change",
+    ],
+)
+def test_every_screen_answers_with_a_title_and_the_user_in_the_header(manager_client, staff, shop, name):
+    response = manager_client.get(reverse(name))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<title>" in body and "· " in body
+    assert str(staff.manager) in body
+    assert staff.manager.get_role_display() in body
+    assert "web/vendor/htmx.min.js" in body
+
+
+def test_every_post_form_carries_a_csrf_token(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    deal = DealFactory(counterparty=own)
+    for url in (
+        reverse("web:counterparty-create"),
+        reverse("web:counterparty-detail", args=[own.pk]),
+        reverse("web:deal-detail", args=[deal.pk]),
+        reverse("web:invoice-create"),
+        reverse("web:task-create"),
+    ):
+        body = manager_client.get(url).content.decode()
+        assert body.count('method="post"') <= body.count("csrfmiddlewaretoken"), url
+
+
+def test_administration_link_only_for_staff(client, staff):
+    client.force_login(staff.manager)
+    assert reverse("admin:index") not in client.get(reverse("web:dashboard")).content.decode()
+    client.force_login(staff.admin)
+    assert reverse("admin:index") in client.get(reverse("web:dashboard")).content.decode()
+
+
+def test_pages_require_login(client):
+    for name in ("web:counterparty-list", "web:deal-board", "web:invoice-list", "web:task-list", "web:product-list"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+# --- Global search ----------------------------------------------------------------------------------
+
+
+def test_search_finds_only_what_the_user_sees(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager, name="ООО «Северный ветер»", emails="info@sever.ru")
+    foreign = CounterpartyFactory(owner=staff.outsider, name="ООО «Северное сияние»")
+    ContactPersonFactory(counterparty=own, phones="+7 (812) 555-12-34")
+
+    by_name = manager_client.get(reverse("web:search"), {"q": "северн"}, HTTP_HX_REQUEST="true")
+    assert own.name in by_name.content.decode()
+    assert foreign.name not in by_name.content.decode()
+    assert own.name in manager_client.get(reverse("web:search"), {"q": own.inn}).content.decode()
+    assert own.name in manager_client.get(reverse("web:search"), {"q": "8 812 5551234"}).content.decode()
+    assert own.name in manager_client.get(reverse("web:search"), {"q": "info@sever"}).content.decode()
+    assert foreign.name not in manager_client.get(reverse("web:search"), {"q": foreign.inn}).content.decode()
+
+
+def test_search_finds_invoices_by_number_and_products_by_article(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    invoice = sales_services.create_invoice(
+        user=staff.manager,
+        organisation=shop.organisation,
+        counterparty=own,
+        lines=[{"product": shop.products[0].pk, "quantity": "1"}],
+    )
+    body = manager_client.get(reverse("web:search"), {"q": invoice.number}, HTTP_HX_REQUEST="true").content.decode()
+    assert reverse("web:invoice-detail", args=[invoice.pk]) in body
+    body = manager_client.get(reverse("web:search"), {"q": "РУЧ-СИН"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Ручка шариковая синяя" in body
+
+
+# --- Counterparties ---------------------------------------------------------------------------------
+
+
+def test_list_shows_own_counterparties_and_filters_by_tag_and_debt(manager_client, staff, shop):
+    tag = Tag.objects.create(name="Опт")
+    tagged = CounterpartyFactory(owner=staff.manager, name="ООО «Альфа»")
+    tagged.tags.add(tag)
+    plain = CounterpartyFactory(owner=staff.manager, name="ООО «Бета»")
+    foreign = CounterpartyFactory(owner=staff.outsider, name="ООО «Гамма»")
+    invoice = sales_services.create_invoice(
+        user=staff.manager, organisation=shop.organisation, counterparty=plain,
+        lines=[{"product": shop.products[0].pk, "quantity": "2"}],
+    )  # fmt: skip
+    sales_services.issue_invoice(user=staff.manager, invoice=invoice)
+
+    body = manager_client.get(reverse("web:counterparty-list")).content.decode()
+    assert tagged.name in body and plain.name in body and foreign.name not in body
+    body = manager_client.get(reverse("web:counterparty-list"), {"tag": tag.pk}).content.decode()
+    assert tagged.name in body and plain.name not in body
+    body = manager_client.get(reverse("web:counterparty-list"), {"debt": "1"}).content.decode()
+    assert plain.name in body and tagged.name not in body
+
+
+def test_list_sorts_and_pages_without_counting(manager_client, staff):
+    for index in range(55):
+        CounterpartyFactory(owner=staff.manager, name=f"ООО «Контора {index:02d}»")
+    first = manager_client.get(reverse("web:counterparty-list"), {"sort": "-name"})
+    names = [c.name for c in first.context["page"].items]
+    assert names[0] == "ООО «Контора 54»" and len(names) == 50
+    assert first.context["page"].has_next
+    second = manager_client.get(reverse("web:counterparty-list"), {"sort": "-name", "page": 2}).context["page"]
+    assert [c.name for c in second.items] == [f"ООО «Контора {i:02d}»" for i in range(4, -1, -1)]
+    assert not second.has_next
+
+
+def test_list_query_count_does_not_grow_with_rows(manager_client, staff, django_assert_max_num_queries):
+    tag = Tag.objects.create(name="VIP-клиенты")
+    for _ in range(40):
+        CounterpartyFactory(owner=staff.manager).tags.add(tag)
+    with django_assert_max_num_queries(8):
+        response = manager_client.get(reverse("web:counterparty-list"))
+    assert len(response.context["page"].items) == 40
+
+
+def test_manager_opening_another_managers_counterparty_gets_404(manager_client, staff):
+    foreign = CounterpartyFactory(owner=staff.other_manager)
+    for name in ("web:counterparty-detail", "web:counterparty-edit"):
+        assert manager_client.get(reverse(name, args=[foreign.pk])).status_code == 404
+    response = manager_client.post(reverse("web:counterparty-contact-add", args=[foreign.pk]), {"first_name": "Пётр"})
+    assert response.status_code == 404
+    assert not foreign.contacts.exists()
+
+
+def test_head_opens_his_team_members_counterparty(client, staff):
+    theirs = CounterpartyFactory(owner=staff.east_manager)
+    client.force_login(staff.head)
+    assert client.get(reverse("web:counterparty-detail", args=[theirs.pk])).status_code == 200
+
+
+def test_card_shows_requisites_contacts_deals_invoices_and_timeline(
+    manager_client, staff, shop, django_assert_max_num_queries
+):
+    own = CounterpartyFactory(owner=staff.manager)
+    ContactPersonFactory(counterparty=own, first_name="Анна", last_name="Смирнова")
+    DealFactory(counterparty=own, title="Поставка бумаги")
+    invoice = sales_services.create_invoice(
+        user=staff.manager, organisation=shop.organisation, counterparty=own,
+        lines=[{"product": shop.products[0].pk, "quantity": "1"}],
+    )  # fmt: skip
+    with django_assert_max_num_queries(40):
+        body = manager_client.get(reverse("web:counterparty-detail", args=[own.pk])).content.decode()
+    for text in (own.inn, own.kpp, "Смирнова Анна", "Поставка бумаги", f"№ {invoice.number}"):
+        assert text in body
+    assert 'class="timeline"' in body and "tl-invoice" in body
+
+
+def test_wrong_inn_is_refused_next_to_the_field_and_the_typed_values_stay(manager_client, staff):
+    response = manager_client.post(
+        reverse("web:counterparty-create"),
+        {
+            "kind": "legal",
+            "name": "ООО «Опечатка»",
+            "inn": BAD_INN,
+            "kpp": "770701001",
+            "phones": "+7 495 111-22-33",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert "inn" in form.errors and "check digit" in " ".join(form.errors["inn"])
+    body = response.content.decode()
+    assert 'value="ООО «Опечатка»"' in body and f'value="{BAD_INN}"' in body and 'value="+7 495 111-22-33"' in body
+    assert 'id="id_inn_error"' in body
+    assert not Counterparty.objects.filter(name="ООО «Опечатка»").exists()
+
+
+def test_a_valid_counterparty_is_created_for_the_manager(manager_client, staff):
+    inn = valid_inn()
+    response = manager_client.post(
+        reverse("web:counterparty-create"),
+        {"kind": "legal", "name": "ООО «Верный ИНН»", "inn": inn, "kpp": inn[:4] + "01001", "is_active": "on"},
+    )
+    created = Counterparty.objects.get(inn=inn)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:counterparty-detail", args=[created.pk])
+    assert created.owner == staff.manager
+
+
+def test_requisites_are_checked_as_they_are_typed(manager_client):
+    url = reverse("web:counterparty-check")
+    wrong = manager_client.get(url, {"field": "inn", "inn": BAD_INN, "kind": "legal"}).content.decode()
+    assert "check digit" in wrong
+    inn = valid_inn()
+    right = manager_client.get(url, {"field": "inn", "inn": inn, "kpp": inn[:4] + "01001", "kind": "legal"})
+    assert "error" not in right.content.decode() and "✓" in right.content.decode()
+    kpp = manager_client.get(url, {"field": "kpp", "inn": inn, "kpp": "12", "kind": "legal"}).content.decode()
+    assert "КПП is 9 characters" in kpp
+    bik = manager_client.get(url, {"field": "bik", "bik": "04452"}).content.decode()
+    assert "БИК is 9 digits" in bik
+    account = manager_client.get(url, {"field": "number", "bik": "044525225", "number": "40702810000000000001"})
+    assert "control key" in account.content.decode()
+    assert manager_client.get(url, {"field": "owner"}).status_code == 404
+
+
+def test_possible_duplicates_warned_before_saving(manager_client, staff):
+    existing = CounterpartyFactory(owner=staff.manager, name="ООО «Ромашка и партнёры»", phones="+7 495 765-43-21")
+    hint = manager_client.get(reverse("web:counterparty-duplicates"), {"name": "", "phones": "8 (495) 7654321"})
+    assert existing.name in hint.content.decode()
+
+    data = {"kind": "person", "name": "Ромашка и партнёры", "is_active": "on"}
+    response = manager_client.post(reverse("web:counterparty-create"), data)
+    assert response.status_code == 200
+    assert response.context["duplicates"] == [existing]
+    assert not Counterparty.objects.filter(kind="person").exists()
+
+    response = manager_client.post(reverse("web:counterparty-create"), {**data, "confirm_duplicates": "1"})
+    assert response.status_code == 302
+    assert Counterparty.objects.filter(kind="person", name="Ромашка и партнёры").exists()
+
+
+def test_contact_added_from_the_card_and_errors_shown_in_place(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    url = reverse("web:counterparty-contact-add", args=[own.pk])
+    bad = manager_client.post(url, {"last_name": "Иванова", "emails": "not-an-email"}, HTTP_HX_REQUEST="true")
+    body = bad.content.decode()
+    assert bad.status_code == 200
+    assert "first name" in body.lower() or "имя" in body.lower()
+    assert 'value="Иванова"' in body
+    assert not own.contacts.exists()
+    good = manager_client.post(
+        url,
+        {"last_name": "Иванова", "first_name": "Мария", "position": "Бухгалтер", "emails": "m@ex.ru"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "Иванова Мария" in good.content.decode()
+    assert own.contacts.get().position == "Бухгалтер"
+
+
+# --- Deals ------------------------------------------------------------------------------------------
+
+
+def test_board_shows_deals_by_stage_with_constant_queries(manager_client, staff, django_assert_max_num_queries):
+    own = CounterpartyFactory(owner=staff.manager)
+    for _ in range(25):
+        DealFactory(counterparty=own)
+    with django_assert_max_num_queries(10):
+        response = manager_client.get(reverse("web:deal-board"))
+    columns = response.context["columns"]
+    assert sum(len(column.deals) for column in columns) == 25
+    assert [c.stage.order for c in columns] == sorted(c.stage.order for c in columns)
+
+
+def test_head_sees_his_teams_deals_and_a_manager_only_his(client, staff):
+    east = DealFactory(counterparty=CounterpartyFactory(owner=staff.east_manager), title="Сделка Востока")
+    mine = DealFactory(counterparty=CounterpartyFactory(owner=staff.manager), title="Моя сделка")
+    outsider = DealFactory(counterparty=CounterpartyFactory(owner=staff.outsider), title="Чужая сделка")
+    client.force_login(staff.head)
+    body = client.get(reverse("web:deal-board")).content.decode()
+    assert east.title in body and mine.title in body and outsider.title not in body
+    client.force_login(staff.manager)
+    body = client.get(reverse("web:deal-list")).content.decode()
+    assert mine.title in body and east.title not in body
+    assert client.get(reverse("web:deal-detail", args=[east.pk])).status_code == 404
+
+
+def test_moving_a_deal_goes_through_the_service_and_is_recorded(manager_client, staff):
+    deal = DealFactory(counterparty=CounterpartyFactory(owner=staff.manager))
+    stages = list(deal.pipeline.stages.order_by("order"))
+    target = next(s for s in stages if s.kind == StageKind.OPEN and s.pk != deal.stage_id)
+    response = manager_client.post(
+        reverse("web:deal-move", args=[deal.pk]), {"stage": target.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and f'id="deal-{deal.pk}"' in response.content.decode()
+    deal.refresh_from_db()
+    assert deal.stage == target
+    last = deal.history.order_by("-history_date").first()
+    assert last.history_user == staff.manager and last.history_change_reason.endswith(target.name)
+
+    lost = next(s for s in stages if s.kind == StageKind.LOST)
+    refused = manager_client.post(reverse("web:deal-move", args=[deal.pk]), {"stage": lost.pk})
+    assert refused.status_code == 400
+    deal.refresh_from_db()
+    assert deal.stage == target
+
+
+def test_deal_of_another_manager_cannot_be_moved(manager_client, staff):
+    deal = DealFactory(counterparty=CounterpartyFactory(owner=staff.other_manager))
+    stage = Stage.objects.filter(pipeline_id=deal.pipeline_id).exclude(pk=deal.stage_id).first()
+    assert manager_client.post(reverse("web:deal-move", args=[deal.pk]), {"stage": stage.pk}).status_code == 404
+
+
+def test_won_and_lost_with_reason(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    won, lost = DealFactory(counterparty=own), DealFactory(counterparty=own)
+    manager_client.post(reverse("web:deal-won", args=[won.pk]))
+    won.refresh_from_db()
+    assert won.stage.kind == StageKind.WON and won.closed_at is not None
+    refused = manager_client.post(reverse("web:deal-lost", args=[lost.pk]), {"lost_reason": ""})
+    assert refused.status_code == 200 and "lost_reason" in refused.context["lost_form"].errors
+    manager_client.post(reverse("web:deal-lost", args=[lost.pk]), {"lost_reason": "Дорого"})
+    lost.refresh_from_db()
+    assert lost.stage.kind == StageKind.LOST and lost.lost_reason == "Дорого"
+
+
+def test_deal_created_from_the_form(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    foreign = CounterpartyFactory(owner=staff.outsider)
+    stage = Stage.objects.filter(pipeline__is_default=True, kind=StageKind.OPEN).order_by("order").first()
+    data = {"title": "Поставка ручек", "stage": stage.pk, "amount": "1500.50", "currency": "RUB"}
+    refused = manager_client.post(reverse("web:deal-create"), {**data, "counterparty": foreign.pk})
+    assert refused.status_code == 200 and "counterparty" in refused.context["form"].errors
+    response = manager_client.post(reverse("web:deal-create"), {**data, "counterparty": own.pk})
+    deal = Deal.objects.get(title="Поставка ручек")
+    assert response.status_code == 302 and deal.amount == Decimal("1500.50") and deal.owner == staff.manager
+
+
+# --- Invoices ---------------------------------------------------------------------------------------
+
+
+def line_post(shop: Shop, counterparty: Counterparty, lines: list[dict[str, str]], **header: str) -> dict[str, object]:
+    data: dict[str, object] = {
+        "organisation": shop.organisation.pk,
+        "counterparty": counterparty.pk,
+        "date": timezone.localdate().isoformat(),
+        "currency": "RUB",
+        "vat_mode": "included",
+        "price_type": shop.retail.pk,
+        "prev_price_type": shop.retail.pk,
+        **header,
+    }
+    for field in ("key", "product", "prev_product", "description", "quantity", "price", "discount", "vat_rate"):
+        data[f"line_{field}"] = [line.get(field, "") for line in lines]
+    return data
+
+
+def test_recalc_fills_prices_from_the_price_type_and_computes_vat_on_the_server(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    paper, pen = shop.products[0], shop.products[1]
+    lines = [
+        {"key": "a", "product": str(paper.pk), "quantity": "2", "vat_rate": "22"},
+        {"key": "b", "product": str(pen.pk), "quantity": "3", "vat_rate": "22"},
+    ]
+    response = manager_client.post(reverse("web:invoice-recalc"), line_post(shop, own, lines), HTTP_HX_REQUEST="true")
+    rows, totals = response.context["rows"], response.context["totals"]
+    assert [row.price for row in rows] == ["450.00", "35.50"]
+    assert totals.total == Decimal("1006.50")
+    assert totals.vat_amount == Decimal("162.30") + Decimal("19.20")  # 900×22/122, 106.50×22/122
+    body = response.content.decode()
+    assert "Основной склад: 10" in body and "Склад в Казани: 3" in body
+
+    wholesale = line_post(shop, own, lines, price_type=str(shop.wholesale.pk))
+    response = manager_client.post(reverse("web:invoice-recalc"), wholesale, HTTP_HX_REQUEST="true")
+    assert [row.price for row in response.context["rows"]] == ["405.00", "31.95"]
+
+
+def test_recalc_adds_and_removes_lines_and_shows_line_errors(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    lines = [{"key": "a", "description": "Доставка", "quantity": "-1", "price": "100"}]
+    response = manager_client.post(reverse("web:invoice-recalc") + "?add=1", line_post(shop, own, lines))
+    rows = response.context["rows"]
+    assert len(rows) == 2 and rows[0].errors["quantity"]
+    response = manager_client.post(reverse("web:invoice-recalc") + "?remove=a", line_post(shop, own, lines))
+    assert [row.key for row in response.context["rows"]] != ["a"]
+
+
+def test_invoice_created_with_two_products_then_issued(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    lines = [
+        {
+            "key": "a",
+            "product": str(shop.products[0].pk),
+            "prev_product": str(shop.products[0].pk),
+            "quantity": "2",
+            "price": "450.00",
+            "vat_rate": "22",
+        },
+        {
+            "key": "b",
+            "product": str(shop.products[2].pk),
+            "prev_product": str(shop.products[2].pk),
+            "quantity": "1",
+            "price": "600",
+            "vat_rate": "22",
+        },
+        {"key": "c"},
+    ]
+    response = manager_client.post(reverse("web:invoice-create"), line_post(shop, own, lines))
+    invoice = Invoice.objects.get()
+    assert response.status_code == 302
+    assert invoice.lines.count() == 2 and invoice.total == Decimal("1500.00") and invoice.owner == staff.manager
+    detail = manager_client.get(reverse("web:invoice-detail", args=[invoice.pk])).content.decode()
+    assert "1500,00" in detail or "1500.00" in detail
+    manager_client.post(reverse("web:invoice-issue", args=[invoice.pk]))
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED
+    assert manager_client.get(reverse("web:invoice-edit", args=[invoice.pk])).status_code == 302
+
+
+def test_invoice_errors_keep_the_lines_as_typed(manager_client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    lines = [{"key": "a", "description": "Услуга", "quantity": "1,5", "price": "10.005"}]
+    response = manager_client.post(reverse("web:invoice-create"), line_post(shop, own, lines))
+    assert response.status_code == 200
+    assert response.context["rows"][0].errors["price"]
+    assert 'value="10.005"' in response.content.decode() and 'value="Услуга"' in response.content.decode()
+    assert not Invoice.objects.exists()
+
+
+def test_invoice_for_a_counterparty_outside_scope_is_refused(manager_client, staff, shop):
+    foreign = CounterpartyFactory(owner=staff.outsider)
+    lines = [{"key": "a", "product": str(shop.products[0].pk), "quantity": "1"}]
+    response = manager_client.post(reverse("web:invoice-create"), line_post(shop, foreign, lines))
+    assert response.status_code == 200 and "counterparty" in response.context["form"].errors
+    assert not Invoice.objects.exists()
+
+
+def test_invoice_list_constant_queries_and_visibility(manager_client, staff, shop, django_assert_max_num_queries):
+    own, foreign = CounterpartyFactory(owner=staff.manager), CounterpartyFactory(owner=staff.outsider)
+    for counterparty in [own] * 12 + [foreign]:
+        sales_services.create_invoice(
+            user=staff.director, organisation=shop.organisation, counterparty=counterparty,
+            lines=[{"product": shop.products[1].pk, "quantity": "1"}],
+        )  # fmt: skip
+    with django_assert_max_num_queries(6):
+        response = manager_client.get(reverse("web:invoice-list"))
+    assert {i.counterparty_id for i in response.context["page"].items} == {own.pk}
+    foreign_invoice = Invoice.objects.get(counterparty_id=foreign.pk)
+    assert manager_client.get(reverse("web:invoice-detail", args=[foreign_invoice.pk])).status_code == 404
+
+
+# --- Tasks and reminders ----------------------------------------------------------------------------
+
+
+def test_task_created_from_a_card_and_marked_done(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    card = reverse("web:counterparty-detail", args=[own.pk])
+    due = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = manager_client.post(
+        reverse("web:task-create"), {"title": "Позвонить", "due_at": due, "counterparty": own.pk, "next": card}
+    )
+    assert response.status_code == 302 and response["Location"] == card
+    task = Task.objects.get(title="Позвонить")
+    assert task.counterparty == own and task.assignee == staff.manager and task.remind_at == task.due_at
+    response = manager_client.post(reverse("web:task-done", args=[task.pk]), HTTP_HX_REQUEST="true")
+    task.refresh_from_db()
+    assert task.is_done and task.completed_by == staff.manager
+    assert "done" in response.content.decode()
+
+
+def test_task_lists_mine_and_team_with_constant_queries(client, staff, django_assert_max_num_queries):
+    for _ in range(10):
+        create_task(user=staff.head, title="Команде", assignee=staff.east_manager,
+                    counterparty=CounterpartyFactory(owner=staff.east_manager))  # fmt: skip
+    create_task(user=staff.head, title="Себе", assignee=staff.head)
+    client.force_login(staff.head)
+    assert [t.title for t in client.get(reverse("web:task-list")).context["page"].items] == ["Себе"]
+    with django_assert_max_num_queries(10):
+        team = client.get(reverse("web:task-list"), {"scope": "team"}).context["page"].items
+    assert len(team) == 11
+
+
+def test_due_tasks_and_unread_notifications_appear_in_the_header(manager_client, staff):
+    task = create_task(user=staff.manager, title="Отправить договор", assignee=staff.manager,
+                       due_at=timezone.now() - timedelta(minutes=5))  # fmt: skip
+    note = Notification.objects.create(user=staff.manager, text="Оплата по счёту 15", url="/invoices/")
+    Notification.objects.create(user=staff.other_manager, text="Чужое напоминание")
+    body = manager_client.get(reverse("web:notifications")).content.decode()
+    assert task.title in body and note.text in body and "Чужое" not in body
+    assert 'class="badge">2<' in body
+    manager_client.post(reverse("web:notification-read", args=[note.pk]), HTTP_HX_REQUEST="true")
+    note.refresh_from_db()
+    assert note.read_at is not None
+
+
+# --- Catalogue --------------------------------------------------------------------------------------
+
+
+def test_catalogue_tree_products_prices_and_stock(manager_client, shop, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8):
+        response = manager_client.get(reverse("web:product-list"))
+    body = response.content.decode()
+    assert "Канцтовары" in body and "Бумага" in body and "Степлер № 24" in body
+    assert "Розничная" in body
+    assert "612,00" in body or "612.00" in body
+    in_group = manager_client.get(reverse("web:product-list"), {"group": shop.group.pk}).context["page"].items
+    assert [p.article for p in in_group] == ["БУМ-А4"]
+    card = manager_client.get(reverse("web:product-detail", args=[shop.products[0].pk])).content.decode()
+    assert "Склад в Казани: 2" in card and "Оптовая" in card
