@@ -1,0 +1,202 @@
+"""The fake 1C's `$metadata`: the real УТ 11 excerpt from ../shared/fixtures/odata plus, per configuration, the
+entity types that configuration is recognised by (written in the form 1C emits: `_Key` Edm.Guid references,
+`Collection(…_RowType)` tabular parts, enums as plain Edm.String with a same-named `EnumType`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+EDM = "http://schemas.microsoft.com/ado/2009/11/edm"
+EDMX = "http://schemas.microsoft.com/ado/2007/06/edmx"
+META = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
+
+P = tuple[str, str]  # (name, Edm type)
+
+_CATALOG = [
+    ("Ref_Key", "Edm.Guid"),
+    ("DataVersion", "Edm.String"),
+    ("DeletionMark", "Edm.Boolean"),
+    ("Predefined", "Edm.Boolean"),
+    ("PredefinedDataName", "Edm.String"),
+    ("Code", "Edm.String"),
+    ("Description", "Edm.String"),
+]
+_DOCUMENT = [
+    ("Ref_Key", "Edm.Guid"),
+    ("DataVersion", "Edm.String"),
+    ("DeletionMark", "Edm.Boolean"),
+    ("Number", "Edm.String"),
+    ("Date", "Edm.DateTime"),
+    ("Posted", "Edm.Boolean"),
+]
+_ROWS = [("Ref_Key", "Edm.Guid"), ("LineNumber", "Edm.Int64")]
+_GOODS_ROW = [
+    ("LineNumber", "Edm.Int64"),
+    ("Номенклатура_Key", "Edm.Guid"),
+    ("Количество", "Edm.Double"),
+    ("Цена", "Edm.Double"),
+    ("Сумма", "Edm.Double"),
+    ("СтавкаНДС", "Edm.String"),
+    ("СуммаНДС", "Edm.Double"),
+]
+
+
+@dataclass
+class Type:
+    properties: list[P]
+    keys: list[str] = field(default_factory=lambda: ["Ref_Key"])
+    rows: dict[str, list[P]] = field(default_factory=dict)  # tabular part → row properties
+
+
+def _product(vat: P) -> Type:
+    return Type(
+        [
+            *_CATALOG,
+            ("Parent_Key", "Edm.Guid"),
+            ("IsFolder", "Edm.Boolean"),
+            ("Артикул", "Edm.String"),
+            ("НаименованиеПолное", "Edm.String"),
+            ("ЕдиницаИзмерения_Key", "Edm.Guid"),
+            vat,
+            ("Услуга", "Edm.Boolean"),
+            ("Комментарий", "Edm.String"),
+        ]
+    )
+
+
+_UNITS = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String"), ("МеждународноеСокращение", "Edm.String")])
+_CONTRACTS = Type([*_CATALOG, ("Owner_Key", "Edm.Guid"), ("ВидДоговора", "Edm.String")])
+_BANK_ACCOUNTS = Type(
+    [
+        *_CATALOG,
+        ("Owner", "Edm.String"),
+        ("Owner_Type", "Edm.String"),
+        ("НомерСчета", "Edm.String"),
+        ("Банк_Key", "Edm.Guid"),
+    ]
+)
+
+
+def _invoice(rows: str = "Товары") -> Type:
+    return Type(
+        [*_DOCUMENT, ("Контрагент_Key", "Edm.Guid"), ("СуммаДокумента", "Edm.Double"), ("Комментарий", "Edm.String")],
+        rows={rows: _GOODS_ROW},
+    )
+
+
+_PAYMENT = Type(
+    [*_DOCUMENT, ("Контрагент", "Edm.String"), ("Контрагент_Type", "Edm.String"), ("СуммаДокумента", "Edm.Double")]
+)
+_LEDGER = Type(
+    [("Recorder_Key", "Edm.Guid"), ("LineNumber", "Edm.Int64"), ("Period", "Edm.DateTime")],
+    keys=["Recorder_Key", "LineNumber"],
+)
+
+CONFIGURATIONS: dict[str, dict[str, Type]] = {
+    "bp30": {
+        "Catalog_Номенклатура": _product(("СтавкаНДС", "Edm.String")),
+        "Catalog_КлассификаторЕдиницИзмерения": _UNITS,
+        "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Catalog_БанковскиеСчета": _BANK_ACCOUNTS,
+        "Document_СчетНаОплатуПокупателю": _invoice(),
+        "Document_ПоступлениеНаРасчетныйСчет": _PAYMENT,
+        "AccountingRegister_Хозрасчетный": _LEDGER,
+    },
+    "ut11": {
+        "Catalog_Партнеры": Type([*_CATALOG]),
+        "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
+        "Catalog_УпаковкиЕдиницыИзмерения": _UNITS,
+        "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Document_ЗаказКлиента": _invoice(),
+        "Document_СчетНаОплатуКлиенту": _invoice(),
+        "Document_ПоступлениеБезналичныхДенежныхСредств": _PAYMENT,
+    },
+    "unf": {
+        "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
+        "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Document_ЗаказПокупателя": _invoice("Запасы"),
+        "Document_ПоступлениеНаСчет": _PAYMENT,
+    },
+}
+CONFIGURATIONS["erp"] = {**CONFIGURATIONS["ut11"], "AccountingRegister_Хозрасчетный": _LEDGER}
+
+ENUMS = {
+    "ЮридическоеФизическоеЛицо": ["ЮридическоеЛицо", "ФизическоеЛицо"],
+    "СтавкиНДС": ["БезНДС", "НДС0", "НДС10", "НДС20", "НДС22", "НДС10_110", "НДС20_120"],
+}
+
+
+def excerpt_path() -> Path:
+    from tests.fixtures_path import fixtures_dir
+
+    return fixtures_dir("odata", "Romandredan-odata1c-gate", "ut-real.excerpt.edmx")
+
+
+def _property(parent: etree._Element, name: str, edm: str, nullable: bool = True) -> None:
+    etree.SubElement(parent, f"{{{EDM}}}Property", Name=name, Type=edm, Nullable="true" if nullable else "false")
+
+
+def build_metadata(configuration: str, *, omit: set[str] = frozenset()) -> tuple[bytes, dict[str, Type]]:
+    """The `$metadata` document and the entity types by set name. `omit` drops sets (not published)."""
+    root = etree.parse(str(excerpt_path())).getroot()
+    schema = root.find(f".//{{{EDM}}}Schema")
+    container = root.find(f".//{{{EDM}}}EntityContainer")
+    assert schema is not None and container is not None
+    types: dict[str, Type] = {}
+    for entity in schema.findall(f"{{{EDM}}}EntityType"):
+        name = entity.get("Name", "")
+        keys = [ref.get("Name", "") for ref in entity.findall(f"{{{EDM}}}Key/{{{EDM}}}PropertyRef")]
+        props = [
+            (p.get("Name", ""), p.get("Type", ""))
+            for p in entity.findall(f"{{{EDM}}}Property")
+            if not p.get("Type", "").startswith("Collection(")
+        ]
+        rows = {
+            p.get("Name", ""): []
+            for p in entity.findall(f"{{{EDM}}}Property")
+            if p.get("Type", "").startswith("Collection(")
+        }
+        types[name] = Type(props, keys=keys, rows=rows)
+    first_set = container.find(f"{{{EDM}}}EntitySet")
+    at = list(container).index(first_set) if first_set is not None else 0
+    for name, spec in CONFIGURATIONS[configuration].items():
+        entity = etree.Element(f"{{{EDM}}}EntityType", Name=name)
+        key = etree.SubElement(entity, f"{{{EDM}}}Key")
+        for k in spec.keys:
+            etree.SubElement(key, f"{{{EDM}}}PropertyRef", Name=k)
+        for prop, edm in spec.properties:
+            _property(entity, prop, edm, nullable=prop not in spec.keys)
+        for part, row in spec.rows.items():
+            row_type = etree.Element(f"{{{EDM}}}ComplexType", Name=f"{name}_{part}_RowType")
+            for prop, edm in row:
+                _property(row_type, prop, edm)
+            schema.insert(0, row_type)
+            _property(entity, part, f"Collection(StandardODATA.{name}_{part}_RowType)")
+            row_set = etree.Element(f"{{{EDM}}}EntityType", Name=f"{name}_{part}")
+            row_key = etree.SubElement(row_set, f"{{{EDM}}}Key")
+            for k in ("Ref_Key", "LineNumber"):
+                etree.SubElement(row_key, f"{{{EDM}}}PropertyRef", Name=k)
+            for prop, edm in [*_ROWS, *row[1:]]:
+                _property(row_set, prop, edm, nullable=prop not in ("Ref_Key", "LineNumber"))
+            schema.insert(schema.index(container), row_set)
+            types[f"{name}_{part}"] = Type([*_ROWS, *row[1:]], keys=["Ref_Key", "LineNumber"])
+        schema.insert(schema.index(container), entity)
+        types[name] = spec
+        for set_name in (name, *(f"{name}_{part}" for part in spec.rows)):
+            element = etree.Element(f"{{{EDM}}}EntitySet", Name=set_name, EntityType=f"StandardODATA.{set_name}")
+            container.insert(at, element)
+            at += 1
+    for enum, members in ENUMS.items():
+        element = etree.Element(f"{{{EDM}}}EnumType", Name=enum, UnderlyingType="Edm.Int32")
+        for i, member in enumerate(members):
+            etree.SubElement(element, f"{{{EDM}}}Member", Name=member, Value=str(i))
+        schema.insert(0, element)
+    for entity_set in list(container.findall(f"{{{EDM}}}EntitySet")):
+        if entity_set.get("Name") in omit:
+            container.remove(entity_set)
+    published = {s.get("Name", "") for s in container.findall(f"{{{EDM}}}EntitySet")}
+    body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return body, {name: spec for name, spec in types.items() if name in published}
