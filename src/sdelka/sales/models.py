@@ -144,6 +144,7 @@ class Deal(TimeStampedModel):
 class InvoiceStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     ISSUED = "issued", _("Issued")
+    SENT = "sent", _("Sent")
     PARTLY_PAID = "partly_paid", _("Partly paid")
     PAID = "paid", _("Paid")
     CANCELLED = "cancelled", _("Cancelled")

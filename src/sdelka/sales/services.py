@@ -793,6 +793,22 @@ def issue_invoice(*, user: Any, invoice: Invoice) -> Invoice:
     return invoice
 
 
+# Statuses in which an invoice may be (re)sent to the client.
+SENDABLE_STATUSES = {InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTLY_PAID, InvoiceStatus.PAID}
+
+
+@transaction.atomic
+def mark_invoice_sent(*, user: Any, invoice: Invoice) -> Invoice:
+    """The invoice went to the client: issued → sent; a sent or (partly) paid one keeps its status."""
+    invoice = _locked_invoice(invoice, user)
+    if invoice.status not in SENDABLE_STATUSES:
+        raise ValidationError({"status": _("Only an issued invoice can be sent to the client.")}, code="not_issued")
+    if invoice.status == InvoiceStatus.ISSUED:
+        invoice.status = InvoiceStatus.SENT
+        _by_user(invoice, user).save()
+    return invoice
+
+
 @transaction.atomic
 def cancel_invoice(*, user: Any, invoice: Invoice) -> Invoice:
     invoice = _locked_invoice(invoice, user)
@@ -856,7 +872,9 @@ def register_payment(
 
 def _status_for(invoice: Invoice) -> str:
     if invoice.paid_amount <= 0:
-        return InvoiceStatus.ISSUED
+        # Unpaid again (an allocation removed): back to sent if the client ever got it, else issued.
+        was_sent = invoice.status == InvoiceStatus.SENT or invoice.history.filter(status=InvoiceStatus.SENT).exists()
+        return InvoiceStatus.SENT if was_sent else InvoiceStatus.ISSUED
     if invoice.paid_amount < invoice.total:
         return InvoiceStatus.PARTLY_PAID
     return InvoiceStatus.PAID
@@ -874,7 +892,7 @@ def allocate_payment(*, user: Any, payment: Payment, invoice: Invoice, amount: A
     value = as_decimal(amount, field="amount", places=2, minimum=ZERO, strict_min=True)
     payment = _locked_payment(payment, user)
     invoice = _locked_invoice(invoice, user)
-    if invoice.status not in {InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID, InvoiceStatus.PAID}:
+    if invoice.status not in {InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTLY_PAID, InvoiceStatus.PAID}:
         raise ValidationError({"invoice": _("Only an issued invoice can be paid.")})
     if payment.direction != PaymentDirection.INCOMING:
         raise ValidationError({"payment": _("Only an incoming payment pays an invoice.")})
