@@ -12,6 +12,8 @@ from typing import Any
 
 import django_filters
 from django.db.models import F, QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -28,7 +30,7 @@ from sdelka.core.models import Currency
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.parties.models import ContactPerson, Counterparty
 
-from . import selectors, services
+from . import mail, selectors, services
 from .models import (
     Deal,
     Invoice,
@@ -41,6 +43,7 @@ from .models import (
     PaymentDirection,
     Stage,
 )
+from .printing.views import pdf_response
 
 
 class StableOrderingFilter(filters.OrderingFilter):
@@ -343,6 +346,11 @@ class InvoiceFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+class InvoiceSendSerializer(serializers.Serializer):
+    to = serializers.ListField(child=serializers.EmailField(), required=False, allow_empty=True)
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class InvoiceViewSet(CreateUpdateViewSet):
     queryset = selectors.invoices_with_related(Invoice.objects.all())
     serializer_class = InvoiceSerializer
@@ -362,6 +370,22 @@ class InvoiceViewSet(CreateUpdateViewSet):
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel an invoice that has no payments allocated to it."""
         invoice = call_service(services.cancel_invoice, user=request.user, invoice=self.get_object())
+        return Response(InvoiceSerializer(self.reread(invoice.pk), context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The printed invoice («Счет на оплату») as a PDF file."""
+        return pdf_response(self.get_object())
+
+    @extend_schema(request=InvoiceSendSerializer, responses=InvoiceSerializer)
+    @action(detail=True, methods=["post"])
+    def send(self, request: Request, pk: str | None = None) -> Response:
+        """E-mail the PDF to `to` (default: the contact's or counterparty's e-mail); issued → sent."""
+        invoice = self.get_object()
+        payload = InvoiceSendSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        call_service(mail.send_invoice, user=request.user, invoice=invoice, **payload.validated_data)
         return Response(InvoiceSerializer(self.reread(invoice.pk), context=self.get_serializer_context()).data)
 
 
