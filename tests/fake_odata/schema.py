@@ -4,6 +4,7 @@ entity types that configuration is recognised by (written in the form 1C emits: 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def _property(parent: etree._Element, name: str, edm: str, nullable: bool = True
     etree.SubElement(parent, f"{{{EDM}}}Property", Name=name, Type=edm, Nullable="true" if nullable else "false")
 
 
-def build_metadata(configuration: str, *, omit: set[str] = frozenset()) -> tuple[bytes, dict[str, Type]]:
+def build_metadata(configuration: str, *, omit: Iterable[str] = ()) -> tuple[bytes, dict[str, Type]]:
     """The `$metadata` document and the entity types by set name. `omit` drops sets (not published)."""
     root = etree.parse(str(excerpt_path())).getroot()
     schema = root.find(f".//{{{EDM}}}Schema")
@@ -154,7 +155,7 @@ def build_metadata(configuration: str, *, omit: set[str] = frozenset()) -> tuple
             for p in entity.findall(f"{{{EDM}}}Property")
             if not p.get("Type", "").startswith("Collection(")
         ]
-        rows = {
+        rows: dict[str, list[P]] = {
             p.get("Name", ""): []
             for p in entity.findall(f"{{{EDM}}}Property")
             if p.get("Type", "").startswith("Collection(")
@@ -195,7 +196,7 @@ def build_metadata(configuration: str, *, omit: set[str] = frozenset()) -> tuple
             etree.SubElement(element, f"{{{EDM}}}Member", Name=member, Value=str(i))
         schema.insert(0, element)
     for entity_set in list(container.findall(f"{{{EDM}}}EntitySet")):
-        if entity_set.get("Name") in omit:
+        if entity_set.get("Name") in set(omit):
             container.remove(entity_set)
     published = {s.get("Name", "") for s in container.findall(f"{{{EDM}}}EntitySet")}
     body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -44,6 +44,13 @@ STRING_LENGTHS = {"Description": 100, "Code": 9, "ИНН": 12, "КПП": 9, "А�
 _PATH = re.compile(r"^(?P<set>[^(/]+)(?:\((?P<key>[^)]*)\))?(?:/(?P<tail>.+))?$")
 
 
+def _sort_key(name: str) -> Any:
+    def key(row: dict[str, Any]) -> str:
+        return str(row.get(name, ""))
+
+    return key
+
+
 class ODataFault(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -249,7 +256,7 @@ class FakeOneC:
                 name, _, direction = part.partition(" ")
                 if name not in types:
                     raise ODataFault(400, "6", f"Неправильный адрес: поле {name} не найдено")
-                rows.sort(key=lambda row, n=name: str(row.get(n, "")), reverse=direction.strip() == "desc")
+                rows.sort(key=_sort_key(name), reverse=direction.strip() == "desc")
         if params.get("$inlinecount") == "allpages":
             return rows, len(rows)  # 1C ignores $top and $skip together with $inlinecount
         skip = int(params.get("$skip", "0") or 0)
@@ -446,8 +453,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rest == "":
             names = sorted(fake.types)
             if self._json:
-                doc = {"odata.metadata": fake.base_url, "value": [{"name": n, "url": n} for n in names]}
-                return 200, self._dump(doc), json_type, {}
+                service = {"odata.metadata": fake.base_url, "value": [{"name": n, "url": n} for n in names]}
+                return 200, self._dump(service), json_type, {}
             items = "".join(f'<collection href="{n}"><atom:title>{n}</atom:title></collection>' for n in names)
             xml = (
                 '<?xml version="1.0" encoding="UTF-8"?><service xmlns="http://www.w3.org/2007/app" '
@@ -487,13 +494,14 @@ class _Handler(BaseHTTPRequestHandler):
             raise ODataFault(405, "19", "Метод HTTP не допускается")
         ref = self._key(key)
         with fake.lock:
-            entity = fake.data[entity_set].get(ref)
-        if entity is None:
+            found = fake.data[entity_set].get(ref)
+        if found is None:
             raise ODataFault(404, "9", f'Экземпляр сущности "{entity_set}" не найден по переданному ключу.')
+        entity = found
         if method == "GET" and tail is None:
-            doc = {"odata.metadata": f"{fake.base_url}/$metadata#{entity_set}/@Element"}
-            doc.update(fake.to_json(entity_set, entity, fake.select_list(entity_set, query)))
-            return 200, self._dump(doc), json_type, {}
+            one: dict[str, Any] = {"odata.metadata": f"{fake.base_url}/$metadata#{entity_set}/@Element"}
+            one.update(fake.to_json(entity_set, entity, fake.select_list(entity_set, query)))
+            return 200, self._dump(one), json_type, {}
         if method == "PATCH" and tail is None:
             with fake.lock:
                 fake.write(entity_set, entity, self._body(body))
