@@ -135,6 +135,8 @@ class RefKind(models.TextChoices):
     WAREHOUSE = "warehouse", _("Warehouse")
     COUNTERPARTY = "counterparty", _("Counterparty")
     INVOICE = "invoice", _("Invoice")
+    ORDER = "order", _("Order (CommerceML document)")
+    PAYMENT = "payment", _("Payment")
 
 
 class ExternalRef(models.Model):
@@ -376,3 +378,86 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return self.file
+
+class OrderOrigin(models.TextChoices):
+    SDELKA = "sdelka", _("Made in Sdelka")
+    ONEC = "onec", _("Made in 1C")
+
+
+class OrderState(models.Model):
+    """What one 1C base knows of one invoice (an order in CommerceML terms): 1C's number and state as 1C last
+    reported them, and which version of the invoice was offered to (`sent_version`) and confirmed by 1C
+    (`confirmed_version`). An invoice is offered by `mode=query` until the version 1C confirmed, or the one
+    the last 1C answer produced (`synced_version`), is its current `updated_at`."""
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="order_states"
+    )
+    invoice = models.ForeignKey(
+        "sales.Invoice", verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="exchange_states"
+    )
+    origin = models.CharField(_("origin"), max_length=10, choices=OrderOrigin.choices, default=OrderOrigin.SDELKA)
+    number_1c = models.CharField(_("number in 1C"), max_length=100, blank=True)
+    date_1c = models.DateField(_("date in 1C"), null=True, blank=True)
+    version_1c = models.CharField(_("1C version"), max_length=100, blank=True)
+    posted = models.BooleanField(_("posted in 1C"), null=True, blank=True)
+    cancelled = models.BooleanField(_("cancelled in 1C"), null=True, blank=True)
+    paid = models.BooleanField(_("paid in 1C"), null=True, blank=True)
+    payment_number = models.CharField(_("payment number in 1C"), max_length=100, blank=True)
+    payment_date = models.DateTimeField(_("payment date in 1C"), null=True, blank=True)
+    shipped = models.BooleanField(_("shipped in 1C"), null=True, blank=True)
+    shipment_number = models.CharField(_("shipment number in 1C"), max_length=100, blank=True)
+    shipment_date = models.DateTimeField(_("shipment date in 1C"), null=True, blank=True)
+    status_id = models.CharField(_("order status id in 1C"), max_length=100, blank=True)
+    status_name = models.CharField(_("order status in 1C"), max_length=255, blank=True)
+    content_hash = models.CharField(_("content hash"), max_length=40, blank=True)
+    sent_version = models.DateTimeField(_("version offered to 1C"), null=True, blank=True)
+    sent_session = models.ForeignKey(
+        ExchangeSession,
+        verbose_name=_("offered in session"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    confirmed_version = models.DateTimeField(_("version confirmed by 1C"), null=True, blank=True)
+    synced_version = models.DateTimeField(_("version after 1C's answer"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order state in 1C")
+        verbose_name_plural = _("order states in 1C")
+        constraints = [models.UniqueConstraint(fields=["connection", "invoice"], name="order_state_unique")]
+        indexes = [models.Index(fields=["connection", "sent_session"], name="order_state_sent")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.invoice_id} {self.number_1c}"
+
+
+class SaleCursor(models.Model):
+    """The order export watermark of a connection: `confirmed_until` moves to `pending_until` (the moment
+    of the last `mode=query`) when 1C answers `mode=success` in the same session."""
+
+    connection = models.OneToOneField(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="sale_cursor"
+    )
+    confirmed_until = models.DateTimeField(_("confirmed up to"), null=True, blank=True)
+    pending_until = models.DateTimeField(_("offered up to"), null=True, blank=True)
+    pending_session = models.ForeignKey(
+        ExchangeSession,
+        verbose_name=_("offered in session"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("order export cursor")
+        verbose_name_plural = _("order export cursors")
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.confirmed_until}"
+
+
+# --- Bank statements (1CClientBankExchange) ------------------------------------------------------------
