@@ -265,6 +265,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # The Huey consumer attaches its own handler; propagating would print every line twice.
         "huey": {"propagate": False},
+        # WeasyPrint reports every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

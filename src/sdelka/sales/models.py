@@ -150,6 +150,10 @@ class InvoiceStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# Issued and not yet fully paid: what counts as receivables.
+OPEN_INVOICE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PARTLY_PAID)
+
+
 class InvoiceNumberSeries(models.Model):
     """The last number given per organisation and year; numbers restart every January like in 1C."""
 

@@ -39,6 +39,7 @@ from sdelka.parties.models import (
     Tag,
 )
 from sdelka.sales.models import (
+    OPEN_INVOICE_STATUSES,
     Deal,
     Invoice,
     InvoiceLine,
@@ -1079,8 +1080,8 @@ class _Builder:
                 if stage.kind == StageKind.WON:
                     statuses = [InvoiceStatus.PAID] * self.rng.choice((1, 1, 1, 2))
                 elif stage.pk == invoice_stage.pk:
-                    need = [s for s in (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID) if s not in statuses_seen]
-                    statuses = [need[0] if need else self.rng.choice((InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID))]
+                    need = [s for s in OPEN_INVOICE_STATUSES if s not in statuses_seen]
+                    statuses = [need[0] if need else self.rng.choice(OPEN_INVOICE_STATUSES)]
                 elif stage.kind == StageKind.LOST and (
                     InvoiceStatus.CANCELLED not in statuses_seen or self.rng.random() < 0.3
                 ):
@@ -1306,7 +1307,7 @@ class _Builder:
         overdue_invoices = [
             (i, i.due_date)
             for i in self.invoices
-            if i.status in (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID) and i.due_date and i.due_date < self.today
+            if i.status in OPEN_INVOICE_STATUSES and i.due_date and i.due_date < self.today
         ]
         for invoice, due_date in overdue_invoices:
             due = self.at(due_date + timedelta(days=1), 10)

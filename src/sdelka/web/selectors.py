@@ -27,12 +27,11 @@ from sdelka.catalog.models import Product, ProductGroup
 from sdelka.parties import selectors as party_selectors
 from sdelka.parties.models import Counterparty, Tag
 from sdelka.sales import selectors as sales_selectors
-from sdelka.sales.models import Deal, Invoice, InvoiceStatus, Payment, Pipeline, StageKind
+from sdelka.sales.models import OPEN_INVOICE_STATUSES, Deal, Invoice, Payment, Pipeline, StageKind
 
 T = TypeVar("T")
 PER_PAGE = 50
 SEARCH_LIMIT = 8
-OPEN_INVOICE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID)
 
 
 @dataclass(frozen=True)
