@@ -5,13 +5,14 @@ from rest_framework.routers import DefaultRouter
 
 from sdelka.activities.api import register as register_activities
 from sdelka.catalog.api import register as register_catalog
+from sdelka.exchange.clientbank.api import register as register_bank
 from sdelka.parties.api import register as register_parties
 from sdelka.sales.api import register as register_sales
 
 app_name = "api"
 
 router = DefaultRouter()
-for register in (register_parties, register_catalog, register_sales, register_activities):
+for register in (register_parties, register_catalog, register_sales, register_activities, register_bank):
     register(router)
 
 urlpatterns = [

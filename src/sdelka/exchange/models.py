@@ -379,6 +379,7 @@ class ProductImage(models.Model):
     def __str__(self) -> str:
         return self.file
 
+
 class OrderOrigin(models.TextChoices):
     SDELKA = "sdelka", _("Made in Sdelka")
     ONEC = "onec", _("Made in 1C")
@@ -461,3 +462,111 @@ class SaleCursor(models.Model):
 
 
 # --- Bank statements (1CClientBankExchange) ------------------------------------------------------------
+
+
+class BankDocumentStatus(models.TextChoices):
+    MATCHED = "matched", _("Matched to invoices")
+    ADVANCE = "advance", _("Advance (nothing to pay)")
+    QUEUED = "queued", _("Waiting for a person")
+    RESOLVED = "resolved", _("Matched by a person")
+    OUTGOING = "outgoing", _("Outgoing")
+    INTERNAL = "internal", _("Between our own accounts")
+
+
+class BankDocumentQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> models.QuerySet:
+        """A statement line is seen by whoever sees its payment (unknown payers: those who see everything)."""
+        from sdelka.sales.models import Payment
+
+        return self.filter(payment__in=Payment.objects.visible_to(user).values("pk"))
+
+    def queued(self) -> models.QuerySet:
+        return self.filter(status=BankDocumentStatus.QUEUED)
+
+
+class BankDocument(models.Model):
+    """One document of a bank statement, stored once: its identity (our account, date, number, amount, the
+    other party's ИНН, direction) is unique, so the same or overlapping statements add nothing twice.
+    `fields` keeps every key of the document as the bank wrote it, unknown ones included. A document not
+    matched with confidence waits in the queue (status `queued`) with its candidate invoices."""
+
+    run = models.ForeignKey(
+        ExchangeRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "sales.Organisation", verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+    account = models.CharField(_("our account"), max_length=34)
+    direction = models.CharField(_("direction"), max_length=3)
+    kind = models.CharField(_("document type"), max_length=100, blank=True)
+    number = models.CharField(_("number"), max_length=64)
+    date = models.DateField(_("date"))
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    counterparty_inn = models.CharField(_("other party's ИНН"), max_length=12, blank=True)
+    party = models.JSONField(_("other party's requisites"), default=dict, blank=True)
+    purpose = models.TextField(_("purpose"), blank=True)
+    fields = models.JSONField(_("fields as read"), default=dict, blank=True)
+    payment = models.OneToOneField(
+        "sales.Payment",
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bank_document",
+    )
+    status = models.CharField(_("status"), max_length=10, choices=BankDocumentStatus.choices, db_index=True)
+    reason = models.TextField(_("why"), blank=True)
+    candidates = models.JSONField(_("candidate invoices"), default=list, blank=True)
+    resolved_by = models.ForeignKey(
+        "accounts.User", verbose_name=_("matched by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(_("matched at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = BankDocumentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("bank statement document")
+        verbose_name_plural = _("bank statement documents")
+        ordering = ["-date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "date", "number", "amount", "counterparty_inn", "direction"],
+                name="bank_document_identity",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "date"], name="bank_document_account_date")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} № {self.number} от {self.date:%d.%m.%Y}: {self.amount}"
+
+
+class InvoiceReminder(models.Model):
+    """A payment reminder made for an invoice on a day (a task for its manager, maybe an e-mail to the
+    client): unique per invoice and day, so the daily job never repeats itself."""
+
+    invoice = models.ForeignKey(
+        "sales.Invoice", verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="payment_reminders"
+    )
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=10)  # "before" or "after" the due date
+    task = models.ForeignKey(
+        "activities.Task", verbose_name=_("task"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    emailed_to = models.CharField(_("e-mailed to"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("invoice payment reminder")
+        verbose_name_plural = _("invoice payment reminders")
+        ordering = ["-day", "-id"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "day"], name="invoice_reminder_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.day} {self.kind}"
+
+
+# The OData connector's models live in their package; imported here so Django registers them with this app.
+from .odata.models import MappingRule, ODataMetadata, SyncTask, TaskRule  # noqa: E402
+
+__all__ = ["MappingRule", "ODataMetadata", "SyncTask", "TaskRule"]
