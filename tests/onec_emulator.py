@@ -146,6 +146,12 @@ class OneCEmulator:
             http_status=response.status_code,
         )
 
+    def get_raw(self, mode: str, **params: str) -> Any:
+        """The response itself (for the XML answers of `type=sale`: `query`, `info`)."""
+        response = self.client.get(self._url(mode, **params), **self._headers())
+        self.client.cookies.clear()
+        return response
+
     def get(self, mode: str, *, auth: bool = False, **params: str) -> Answer:
         return self._answer(self.client.get(self._url(mode, **params), **self._headers(auth=auth)))
 
@@ -246,3 +252,74 @@ class OneCEmulator:
             result.deactivate = self.deactivate()
         result.complete = self.complete()
         return result
+
+    # --- orders (type=sale) ---
+
+    def query(self) -> SaleQuery:
+        """`mode=query`: the orders file, as bytes exactly as sent, with its Content-Type."""
+        response = self.get_raw("query")
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return SaleQuery(
+            raw=body,
+            content_type=response.get("Content-Type", ""),
+            content_length=response.get("Content-Length", ""),
+            http_status=response.status_code,
+        )
+
+    def success(self) -> Answer:
+        return self.get("success")
+
+    def send_file(self, name: str, data: bytes) -> tuple[Answer, int]:
+        """1C's answer file: upload (zipped when the site allows) and import it, looping over `progress`."""
+        if self.use_zip and self.server_zip:
+            uploads = self.upload(self.zip_name, self.make_zip({name: data}))
+        else:
+            uploads = self.upload(name, data)
+        failed = [answer for answer in uploads if answer.status != "success"]
+        if failed:
+            return failed[0], 0
+        return self.import_file(name)
+
+    def sale_exchange(self, answers: Mapping[str, bytes] | None = None, *, confirm: bool = True) -> SaleResult:
+        """A whole order exchange as 1C runs it: checkauth, init, query, success (unless `confirm` is
+        False: 1C failed to store the orders), then 1C's own files (file + import), complete."""
+        self.type = "sale"
+        result = SaleResult(checkauth=self.checkauth())
+        if result.checkauth.status != "success":
+            return result
+        result.init = self.init()
+        result.query = self.query()
+        if confirm:
+            result.success = self.success()
+        for name, data in (answers or {}).items():
+            answer, _rounds = self.send_file(name, data)
+            result.imports[name] = answer
+        result.complete = self.complete()
+        return result
+
+
+@dataclass
+class SaleQuery:
+    raw: bytes
+    content_type: str
+    content_length: str
+    http_status: int
+
+    @property
+    def charset(self) -> str:
+        return self.content_type.partition("charset=")[2].strip().lower()
+
+    @property
+    def text(self) -> str:
+        data = self.raw[3:] if self.raw.startswith(b"\xef\xbb\xbf") else self.raw
+        return data.decode(self.charset or ENCODING)
+
+
+@dataclass
+class SaleResult:
+    checkauth: Answer
+    init: Answer | None = None
+    query: SaleQuery | None = None
+    success: Answer | None = None
+    imports: dict[str, Answer] = field(default_factory=dict)
+    complete: Answer | None = None

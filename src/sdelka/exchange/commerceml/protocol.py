@@ -1,31 +1,39 @@
-"""The 1C "exchange with website" protocol, `type=catalog`: one function per `mode`, each returning the
-answer's lines. The slow work (unzip, parse, apply) runs in `process_import`, a background job; `mode=import`
-only starts it and reports `progress` until it is done.
+"""The 1C "exchange with website" protocol, `type=catalog` and `type=sale`: one function per `mode`, each
+returning the answer's lines (the XML answers of `query` and `info`: the response). The slow work (unzip,
+parse, apply) runs in `process_import`, a background job; `mode=import` only starts it and reports
+`progress` until it is done.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
+from django.core.files import File
 from django.db import transaction
 from django.db.models import F
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import apply
+from sdelka.sales.models import InvoiceStatus
+
+from .. import apply, apply_orders
 from ..models import (
+    Direction,
     EventLevel,
     ExchangeFile,
     ExchangeRun,
     ExchangeSession,
     ImportStatus,
+    Route,
     RunStatus,
 )
+from .precheck import precheck
 from ..services import finish_run, log_event, printable
 from ..storage import ArchiveRefused, RunFolder, UnsafeName, extension_of, is_zip_name, safe_relative_name, unpack_zip
 from .session import (
@@ -39,11 +47,14 @@ from .session import (
     ensure_run,
     open_session,
 )
+from .writer import info_xml, normalise_encoding
+from .writer_orders import confirm_sent, export_orders
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_TYPES = ("catalog", "sale")
 DEFAULT_VERSION = "2.10"
+QUERY_VERSION = "2.05"  # the orders file's ВерсияСхемы when 1C did not name a version at init
 NEW_FILE_MAGIC = (b"<?xml", b"\xef\xbb\xbf", b"PK\x03\x04")
 PROGRESS_EVERY = 0.5  # seconds between progress writes of a running import
 
@@ -267,8 +278,9 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
                 _("The file %(name)s was not uploaded (neither alone nor in the archive).") % {"name": record.name}
             )
         with folder.local_copy(record.name) as path:
-            # Pass 1 reads the whole file, so a truncated or hostile file changes nothing; it also counts.
-            total = sum(1 for _item in reader(path))
+            # Pass 1 reads the whole file (lxml alone), so a truncated or hostile file changes nothing; it also
+            # estimates the number of records for the progress.
+            total = precheck(path)
             ExchangeFile.objects.filter(pk=record.pk).update(total=total, updated_at=timezone.now())
             last = [time.monotonic()]
 
@@ -277,7 +289,9 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
                     last[0] = time.monotonic()
                     ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done, updated_at=timezone.now())
 
-            outcome = apply.apply_records(
+            # Orders (type=sale) are applied all or nothing; the catalogue record by record.
+            apply_file = apply_orders.apply_order_records if run.route == Route.SALE else apply.apply_records
+            outcome = apply_file(
                 connection=run.connection, run=run, records=reader(path), folder=folder, progress=progress
             )
     except Exception as exc:
@@ -346,3 +360,63 @@ def complete(request: HttpRequest, session: ExchangeSession) -> Answer:
             )
     close_session(session)
     return success(_("Exchange complete."))
+
+
+# --- type=sale: query / success / info --------------------------------------------------------------
+
+
+def _xml_response(handle: IO[bytes], size: int, encoding: str) -> HttpResponseBase:
+    charset = "utf-8" if normalise_encoding(encoding) == "utf-8" else "windows-1251"
+    response = FileResponse(handle, content_type=f"application/xml; charset={charset}")
+    response["Content-Length"] = str(size)
+    return response
+
+
+def query(request: HttpRequest, session: ExchangeSession) -> HttpResponseBase:
+    """`mode=query`: the orders 1C has not confirmed yet, as one CommerceML file (kept in the run's folder)."""
+    run = ensure_run(session)
+    connection = session.connection
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - handed to FileResponse, which closes it
+    try:
+        count, started = export_orders(
+            connection=connection, session=session, out=handle, version=session.version or QUERY_VERSION
+        )
+        size = handle.tell()
+        name = f"query/orders-{timezone.localtime(started):%Y%m%d-%H%M%S-%f}.xml"
+        handle.seek(0)
+        RunFolder(run.folder).save(name, File(handle, name=name.rsplit("/", 1)[-1]))
+        ExchangeFile.objects.create(run=run, name=name, size=size, chunks=1, consumed=True)
+    except Exception:
+        handle.close()
+        raise
+    log_event(
+        run=run,
+        message=_("%(count)d orders offered to 1C (%(size)d bytes, %(encoding)s); waiting for mode=success.")
+        % {"count": count, "size": size, "encoding": connection.sale_encoding},
+        object_repr=name,
+    )
+    ExchangeRun.objects.filter(pk=run.pk).update(total=F("total") + count, direction=Direction.BOTH)
+    handle.seek(0)
+    return _xml_response(handle, size, connection.sale_encoding)
+
+
+def sale_success(request: HttpRequest, session: ExchangeSession) -> Answer:
+    """`mode=success`: 1C stored the orders of this session's query; they are not offered again unless changed."""
+    run = ensure_run(session)
+    confirmed = confirm_sent(connection=session.connection, session=session)
+    if confirmed:
+        ExchangeRun.objects.filter(pk=run.pk).update(done=F("done") + confirmed)
+    log_event(run=run, message=_("1C confirmed %(count)d orders.") % {"count": confirmed})
+    return success()
+
+
+def info(request: HttpRequest, session: ExchangeSession) -> HttpResponseBase:
+    """`mode=info` (1C-Bitrix module): invoice statuses and payment methods for 1C's status mapping."""
+    encoding = session.connection.sale_encoding
+    body = info_xml(
+        statuses=[(str(value), str(label)) for value, label in InvoiceStatus.choices],
+        payment_systems=[("bank", _("Bank transfer"))],
+        encoding=encoding,
+    )
+    handle = io.BytesIO(body)
+    return _xml_response(handle, len(body), encoding)

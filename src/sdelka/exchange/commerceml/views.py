@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -29,7 +30,7 @@ def _answer(lines: list[str]) -> HttpResponse:
 
 
 @csrf_exempt
-def exchange(request: HttpRequest) -> HttpResponse:
+def exchange(request: HttpRequest) -> HttpResponseBase:
     exchange_type = request.GET.get("type", "")
     mode = request.GET.get("mode", "")  # never request.POST: that would parse the raw file body
     session: ExchangeSession | None = None
@@ -42,8 +43,23 @@ def exchange(request: HttpRequest) -> HttpResponse:
             response.set_cookie(COOKIE_NAME, session.token, httponly=True, samesite="Lax")
             return response
         session = find_session(request)
-        if exchange_type == "sale" and mode not in ("init", "complete"):
-            raise ProtocolError(_("Order exchange (type=sale) is not available in this version of Sdelka yet."))
+        if session.mode != exchange_type:
+            raise ProtocolError(
+                _(
+                    "type=%(asked)s was asked in a session opened for type=%(opened)s. "
+                    "Start the exchange again (checkauth with type=%(asked)s)."
+                )
+                % {"asked": exchange_type, "opened": session.mode}
+            )
+        if exchange_type == "sale":
+            if mode == "query":
+                return protocol.query(request, session)
+            if mode == "success":
+                return _answer(protocol.sale_success(request, session))
+            if mode == "info":
+                return protocol.info(request, session)
+            if mode == "deactivate":
+                raise ProtocolError(_("mode=deactivate belongs to the catalogue exchange (type=catalog)."))
         if mode == "init":
             return _answer(protocol.init(request, session))
         if mode == "file":

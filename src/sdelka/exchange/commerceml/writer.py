@@ -1,0 +1,256 @@
+"""CommerceML 2.x writer for `type=sale`: canonical Order records → the orders file 1C reads (`mode=query`),
+and the `mode=info` directory.
+
+Pure and streaming: `write_orders` writes one `Документ` at a time to a binary file, so memory does not grow
+with the number of orders. The bytes are windows-1251 (characters 1251 cannot hold become numeric character
+references, which every XML parser reads back) or UTF-8 with a BOM, and the XML declaration always names the
+encoding the bytes are in.
+
+Shape follows 1C's own example `from.xml` and Bitrix's `sale.export.1c` (commerceml-format.md §6.1):
+Документ → Ид, Номер, Дата, Время, ХозОперация «Заказ товара», Роль «Продавец», Валюта, Курс, Сумма,
+Контрагенты, Комментарий, Налоги, Товары, ЗначенияРеквизитов.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import BinaryIO
+
+from sdelka.core.vat import VatRate
+from sdelka.exchange.records import Order, OrderLine, Party
+
+UTF8 = "utf-8"
+WINDOWS_1251 = "windows-1251"
+BOM = b"\xef\xbb\xbf"
+ORDER_OPERATION = "Заказ товара"
+SELLER = "Продавец"
+BUYER = "Покупатель"
+VAT = "НДС"
+WITHOUT_VAT = "Без НДС"
+# Characters XML 1.0 does not allow at all (control characters other than tab, LF, CR).
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def escape(value: object) -> str:
+    """Text safe inside an element or a double-quoted attribute."""
+    text = "" if value is None else str(value)
+    if _INVALID.search(text):
+        text = _INVALID.sub("", text)
+    return text.translate(_ESCAPES)
+
+
+def _el(name: str, value: object) -> str:
+    return f"<{name}>{escape(value)}</{name}>"
+
+
+def amount(value: Decimal | None) -> str:
+    """A sum or quantity as 1C writes it: plain decimal notation, never an exponent."""
+    if value is None:
+        return ""
+    return format(value, "f")
+
+
+def flag(value: bool | None) -> str:
+    return "true" if value else "false"
+
+
+def vat_rate_text(rate: VatRate | str | None) -> str:
+    if rate is None or rate == VatRate.WITHOUT:
+        return WITHOUT_VAT
+    return str(VatRate(rate).value)
+
+
+def normalise_encoding(encoding: str) -> str:
+    return UTF8 if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else WINDOWS_1251
+
+
+def encode(text: str, encoding: str) -> bytes:
+    """`text` in the target encoding; in windows-1251 what it cannot hold becomes `&#NNNN;`."""
+    if normalise_encoding(encoding) == UTF8:
+        return text.encode(UTF8)
+    return text.encode(WINDOWS_1251, errors="xmlcharrefreplace")
+
+
+def declaration(encoding: str) -> bytes:
+    """The first bytes of a file: the BOM for UTF-8, then the declaration naming that very encoding."""
+    enc = normalise_encoding(encoding)
+    prefix = BOM if enc == UTF8 else b""
+    label = "UTF-8" if enc == UTF8 else WINDOWS_1251
+    return prefix + f'<?xml version="1.0" encoding="{label}"?>\n'.encode("ascii")
+
+
+def document_head(*, version: str, generated_at: datetime) -> str:
+    return (
+        f'<КоммерческаяИнформация ВерсияСхемы="{escape(version)}" '
+        f'ДатаФормирования="{generated_at.replace(microsecond=0, tzinfo=None).isoformat()}">\n'
+    )
+
+
+DOCUMENT_TAIL = "</КоммерческаяИнформация>\n"
+
+
+# --- one order ------------------------------------------------------------------------------------------
+
+
+def _requisites(values: Mapping[str, str]) -> str:
+    if not values:
+        return ""
+    items = "".join(
+        f"<ЗначениеРеквизита>{_el('Наименование', name)}{_el('Значение', value)}</ЗначениеРеквизита>"
+        for name, value in values.items()
+    )
+    return f"<ЗначенияРеквизитов>{items}</ЗначенияРеквизитов>"
+
+
+def _party(party: Party) -> str:
+    parts = [_el("Ид", party.id), _el("Наименование", party.name), _el("Роль", party.role or BUYER)]
+    parts.append(_el("ПолноеНаименование", party.full_name or party.name))
+    if party.inn:
+        # A company or an entrepreneur: 1C looks the counterparty up by ИНН (and КПП).
+        parts.append(_el("ОфициальноеНаименование", party.full_name or party.name))
+        parts.append(_el("ИНН", party.inn))
+        if party.kpp:
+            parts.append(_el("КПП", party.kpp))
+        if party.okpo:
+            parts.append(_el("ОКПО", party.okpo))
+    if party.last_name or party.first_name:
+        parts.append(_el("Фамилия", party.last_name))
+        parts.append(_el("Имя", party.first_name))
+        if party.middle_name:
+            parts.append(_el("Отчество", party.middle_name))
+    if party.address:
+        tag = "ЮридическийАдрес" if party.kpp else "АдресРегистрации"
+        parts.append(f"<{tag}>{_el('Представление', party.address)}</{tag}>")
+    if party.bank_accounts:
+        accounts = "".join(
+            f"<РасчетныйСчет>{_el('НомерСчета', account.number)}<Банк>{_el('Наименование', account.bank_name)}"
+            f"{_el('СчетКорреспондентский', account.correspondent_account)}{_el('БИК', account.bik)}</Банк>"
+            "</РасчетныйСчет>"
+            for account in party.bank_accounts
+        )
+        parts.append(f"<РасчетныеСчета>{accounts}</РасчетныеСчета>")
+    if party.contacts:
+        contacts = "".join(
+            f"<Контакт>{_el('Тип', contact.kind)}{_el('Значение', contact.value)}</Контакт>"
+            for contact in party.contacts
+        )
+        parts.append(f"<Контакты>{contacts}</Контакты>")
+    if party.contact_persons:
+        people = "".join(
+            f"<Представитель><Контрагент><Отношение>Контактное лицо</Отношение>{_el('Ид', f'{party.id}#{index}')}"
+            f"{_el('Наименование', name)}</Контрагент></Представитель>"
+            for index, name in enumerate(party.contact_persons, start=1)
+        )
+        parts.append(f"<Представители>{people}</Представители>")
+    return "<Контрагент>" + "".join(parts) + "</Контрагент>"
+
+
+def _line(line: OrderLine, vat_included: bool | None) -> str:
+    product_id = line.variant_id or line.product_id
+    parts = [_el("Ид", product_id)] if product_id else []
+    if line.article:
+        parts.append(_el("Артикул", line.article))
+    parts.append(_el("Наименование", line.name))
+    unit = line.unit
+    if unit is not None:
+        attributes = f' Код="{escape(unit.code)}"' if unit.code else ""
+        if unit.full_name:
+            attributes += f' НаименованиеПолное="{escape(unit.full_name)}"'
+        if unit.international:
+            attributes += f' МеждународноеСокращение="{escape(unit.international)}"'
+        parts.append(f"<БазоваяЕдиница{attributes}>{escape(unit.name)}</БазоваяЕдиница>")
+    parts.append(_el("ЦенаЗаЕдиницу", amount(line.price)))
+    parts.append(_el("Количество", amount(line.quantity)))
+    parts.append(_el("Сумма", amount(line.amount)))
+    if line.discount:
+        parts.append(
+            f"<Скидки><Скидка><Наименование>Скидка</Наименование>{_el('Сумма', amount(line.discount))}"
+            "<УчтеноВСумме>true</УчтеноВСумме></Скидка></Скидки>"
+        )
+    rate = vat_rate_text(line.vat_rate)
+    parts.append(f"<СтавкиНалогов><СтавкаНалога>{_el('Наименование', VAT)}{_el('Ставка', rate)}</СтавкаНалога>")
+    parts.append("</СтавкиНалогов>")
+    if line.vat_amount is not None and rate != WITHOUT_VAT:
+        parts.append(
+            f"<Налоги><Налог>{_el('Наименование', VAT)}{_el('УчтеноВСумме', flag(vat_included))}"
+            f"{_el('Сумма', amount(line.vat_amount))}{_el('Ставка', rate)}</Налог></Налоги>"
+        )
+    kind = "Услуга" if line.kind == "service" else "Товар"
+    requisites = {"ВидНоменклатуры": kind, "ТипНоменклатуры": kind, **line.requisites}
+    parts.append(_requisites(requisites))
+    return "<Товар>" + "".join(parts) + "</Товар>"
+
+
+def order_xml(order: Order) -> str:
+    """One `Документ` (an order from the site to 1C) as text."""
+    moment = order.date
+    parts = [_el("Ид", order.id), _el("Номер", order.number)]
+    if moment is not None:
+        parts.append(_el("Дата", moment.date().isoformat()))
+        parts.append(_el("Время", moment.strftime("%H:%M:%S")))
+    parts += [
+        _el("ХозОперация", order.operation or ORDER_OPERATION),
+        _el("Роль", order.role or SELLER),
+        _el("Валюта", order.currency),
+        _el("Курс", amount(order.rate) if order.rate is not None else "1"),
+        _el("Сумма", amount(order.total)),
+    ]
+    if order.parties:
+        parts.append("<Контрагенты>" + "".join(_party(party) for party in order.parties) + "</Контрагенты>")
+    parts.append(_el("Комментарий", order.comment))
+    if order.vat_total is not None:
+        parts.append(
+            f"<Налоги><Налог>{_el('Наименование', VAT)}{_el('УчтеноВСумме', flag(order.vat_included))}"
+            f"{_el('Сумма', amount(order.vat_total))}</Налог></Налоги>"
+        )
+    parts.append("<Товары>" + "".join(_line(line, order.vat_included) for line in order.lines) + "</Товары>")
+    parts.append(_requisites(order.requisites))
+    return "<Документ>" + "".join(parts) + "</Документ>\n"
+
+
+def write_orders(
+    orders: Iterable[Order],
+    out: BinaryIO,
+    *,
+    encoding: str,
+    generated_at: datetime,
+    version: str = "2.05",
+) -> int:
+    """Write a whole orders file to `out`, one document at a time; returns the number of documents."""
+    out.write(declaration(encoding))
+    out.write(encode(document_head(version=version, generated_at=generated_at), encoding))
+    count = 0
+    buffer: list[str] = []
+    for order in orders:
+        buffer.append(order_xml(order))
+        count += 1
+        if len(buffer) >= 200:
+            out.write(encode("".join(buffer), encoding))
+            buffer = []
+    if buffer:
+        out.write(encode("".join(buffer), encoding))
+    out.write(encode(DOCUMENT_TAIL, encoding))
+    return count
+
+
+# --- mode=info --------------------------------------------------------------------------------------------
+
+
+def info_xml(
+    *, statuses: Sequence[tuple[str, str]], payment_systems: Sequence[tuple[str, str]], encoding: str
+) -> bytes:
+    """The directory 1C-Bitrix's module loads to prefill its status mapping. `Cтатусы` starts with a Latin
+    "C" exactly as Bitrix writes it (onec-site-protocol.md §4.6)."""
+
+    def items(pairs: Sequence[tuple[str, str]]) -> str:
+        return "".join(f"<Элемент>{_el('Ид', key)}{_el('Название', name)}</Элемент>" for key, name in pairs)
+
+    body = (
+        f"<Справочник><Cтатусы>{items(statuses)}</Cтатусы>"
+        f"<ПлатежныеСистемы>{items(payment_systems)}</ПлатежныеСистемы></Справочник>\n"
+    )
+    return declaration(encoding) + encode(body, encoding)
