@@ -230,6 +230,8 @@ class ODataClient:
             try:
                 return loads(payload)
             except (ValueError, UnicodeDecodeError):
+                if self.on_request is not None:
+                    self.on_request(Attempt(method, path, status, 0.0, "malformed JSON"))
                 last = ODataBadResponse("1C sent a response that is not valid JSON.", status=status, path=path)
                 if safe:
                     continue

@@ -1,4 +1,4 @@
-"""`sdelka connection add|list|password`: manage 1C connections without the UI."""
+"""`sdelka connection add|list|password|check`: manage 1C connections without the UI."""
 
 from __future__ import annotations
 
@@ -10,26 +10,37 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from sdelka.exchange.models import ConnectionKind
+from sdelka.exchange.odata.metadata import CheckReport, publish_code, publish_steps
+from sdelka.exchange.odata.services import DEFAULT_TIMEOUT, check_connection, create_odata_connection
 from sdelka.exchange.selectors import connection_by_name, connections
 from sdelka.exchange.services import create_connection, set_connection_password
 
 
 class Command(BaseCommand):
-    help = "Manage connections to 1C bases: add, list, password."
+    help = "Manage connections to 1C bases: add, list, password, check."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="Add a connection.")
         add.add_argument("--kind", choices=ConnectionKind.values, default=ConnectionKind.SITE)
         add.add_argument("--name", required=True)
-        add.add_argument("--login", default="", help="Exchange login 1C will use (site connections).")
-        add.add_argument("--password", default="", help="Exchange password 1C will use (site connections).")
+        add.add_argument(
+            "--login", default="", help="Exchange login 1C will use (site); the 1C user Sdelka logs in as (odata)."
+        )
+        add.add_argument(
+            "--password", default="", help="Exchange password 1C will use (site); the 1C user's password (odata)."
+        )
+        add.add_argument("--url", default="", help="OData: the 1C base address, e.g. http://server/base.")
+        add.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="OData: seconds per request.")
         add.add_argument("--prefix", default="", help="The 1C base prefix.")
         add.add_argument("--options", default="", help='Options as JSON, e.g. {"deactivate_missing_products": true}.')
         sub.add_parser("list", help="List connections.")
         password = sub.add_parser("password", help="Set a connection's exchange password.")
         password.add_argument("--name", required=True)
         password.add_argument("--password", required=True)
+        check = sub.add_parser("check", help="Check an OData connection: reachability, login, configuration.")
+        check.add_argument("name")
+        check.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -44,11 +55,24 @@ class Command(BaseCommand):
                     raise CommandError(f"No connection named {options['name']!r}.")
                 set_connection_password(connection=connection, password=options["password"])
                 self.stdout.write(f"Password of {connection.name} changed.")
+            elif action == "check":
+                self._check(options)
         except ValidationError as exc:
             messages = [f"{field}: {'; '.join(errors)}" for field, errors in exc.message_dict.items()]
             raise CommandError("\n".join(messages)) from exc
 
     def _add(self, options: dict[str, Any]) -> None:
+        if options["kind"] == ConnectionKind.ODATA:
+            connection = create_odata_connection(
+                name=options["name"],
+                url=options["url"],
+                login=options["login"],
+                password=options["password"],
+                timeout=options["timeout"],
+            )
+            self.stdout.write(f"Connection {connection.name} (id {connection.pk}, odata) added: {connection.url}")
+            self.stdout.write(f"Check it with: sdelka connection check {connection.name}")
+            return
         try:
             extra = json.loads(options["options"]) if options["options"] else {}
         except json.JSONDecodeError as exc:
@@ -66,6 +90,47 @@ class Command(BaseCommand):
         self.stdout.write(f"Connection {connection.name} (id {connection.pk}, {connection.kind}) added.")
         if connection.kind == ConnectionKind.SITE:
             self.stdout.write("In 1C, set the site address to https://<your Sdelka host>/1c/exchange")
+
+    def _check(self, options: dict[str, Any]) -> None:
+        connection = connection_by_name(name=options["name"])
+        if connection is None:
+            raise CommandError(f"No connection named {options['name']!r}.")
+        if connection.kind != ConnectionKind.ODATA:
+            raise CommandError(f"{connection.name} is not an OData connection.")
+        report = check_connection(connection=connection)
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            self._print_report(report)
+        if not report.ok:
+            raise CommandError("The connection is not ready." if not report.error else report.error)
+
+    def _print_report(self, report: CheckReport) -> None:
+        yes = {True: "yes", False: "NO"}
+        self.stdout.write(f"Address:        {report.url}")
+        self.stdout.write(f"Reachable:      {yes[report.reachable]}")
+        self.stdout.write(f"Login accepted: {yes[report.authorised]}")
+        conf = report.configuration
+        self.stdout.write(f"Configuration:  {conf.title if conf else 'not recognised'}")
+        if report.published:
+            self.stdout.write(f"Published:      {report.published} objects")
+        if report.error:
+            self.stdout.write(f"Error:          {report.error}")
+        if report.missing:
+            self.stdout.write("Not published (Sdelka needs them):")
+            for name in report.missing:
+                self.stdout.write(f"  - {name}")
+            self.stdout.write("")
+            steps = publish_steps(report.missing)
+            for number, step in enumerate(steps, 1):
+                self.stdout.write(f"{number}. {step}")
+                if number == 2:
+                    self.stdout.write("")
+                    for line in publish_code(report.missing).splitlines():
+                        self.stdout.write(f"    {line}")
+                    self.stdout.write("")
+        elif report.ok:
+            self.stdout.write("Everything Sdelka needs is published.")
 
     def _list(self) -> None:
         rows = connections()

@@ -1,0 +1,147 @@
+"""OData setup of a connection: the cached `$metadata`, mapping rules and sync tasks (models of the exchange app).
+
+A `MappingRule` maps one Sdelka entity to one 1C entity set: field pairs (each with a transform and an owner),
+key fields, an OData `$filter` and a direction. Rules are data, validated against the connection's parsed
+`$metadata` when saved (`rules.validate_rule`). A `SyncTask` runs its rules in order with its options, and
+keeps a checkpoint (rule and offset) so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from sdelka.exchange.models import Connection, Direction, ExchangeRun
+
+
+class ODataMetadata(models.Model):
+    """`$metadata` of a connection, parsed once into a compact form (the raw document can be 17 MB)."""
+
+    connection = models.OneToOneField(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="odata_metadata"
+    )
+    sha1 = models.CharField(_("sha1 of the document"), max_length=40)
+    size = models.BigIntegerField(_("size, bytes"), default=0)
+    configuration = models.CharField(_("configuration"), max_length=20, blank=True)
+    data = models.JSONField(_("parsed metadata"), default=dict)
+    fetched_at = models.DateTimeField(_("fetched"), auto_now=True)
+
+    class Meta:
+        app_label = "exchange"
+        verbose_name = _("OData metadata")
+        verbose_name_plural = _("OData metadata")
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.sha1[:8]}"
+
+
+class SdelkaEntity(models.TextChoices):
+    COUNTERPARTY = "counterparty", _("Counterparty")
+    PRODUCT = "product", _("Product")
+    UNIT = "unit", _("Unit")
+
+
+class Ownership(models.TextChoices):
+    ONEC = "onec", _("1C wins")
+    SDELKA = "sdelka", _("Sdelka wins")
+    NEWEST = "newest", _("Newest wins")
+    ASK = "ask", _("Ask")
+
+
+class MappingRule(models.Model):
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="mapping_rules"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    entity = models.CharField(_("Sdelka object"), max_length=20, choices=SdelkaEntity.choices)
+    entity_set = models.CharField(_("1C object"), max_length=255)
+    direction = models.CharField(_("direction"), max_length=5, choices=Direction.choices, default=Direction.IN)
+    key_fields = models.JSONField(_("key fields"), default=list, blank=True)
+    filter = models.TextField(_("OData $filter"), blank=True)
+    # [{"sdelka": "name", "onec": "Description", "transform": {...}, "ownership": "onec"}, …]
+    fields = models.JSONField(_("fields"), default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        app_label = "exchange"
+        verbose_name = _("mapping rule")
+        verbose_name_plural = _("mapping rules")
+        ordering = ["connection", "name"]
+        constraints = [models.UniqueConstraint(fields=["connection", "name"], name="mapping_rule_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.entity} ↔ {self.entity_set}"
+
+
+class OnRecordError(models.TextChoices):
+    GO_ON = "go_on", _("Go on")
+    SKIP_RULE = "skip_rule", _("Skip to the next rule")
+    STOP = "stop", _("Stop")
+
+
+class OnRuleError(models.TextChoices):
+    GO_ON = "go_on", _("Go on")
+    STOP = "stop", _("Stop")
+
+
+class SyncTask(models.Model):
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="sync_tasks"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    rules: models.ManyToManyField[MappingRule, TaskRule] = models.ManyToManyField(
+        MappingRule, through="TaskRule", verbose_name=_("rules"), related_name="tasks"
+    )
+    create_allowed = models.BooleanField(_("create new records"), default=True)
+    on_record_error = models.CharField(
+        _("on a record error"), max_length=10, choices=OnRecordError.choices, default=OnRecordError.GO_ON
+    )
+    on_rule_error = models.CharField(
+        _("on a rule error"), max_length=10, choices=OnRuleError.choices, default=OnRuleError.STOP
+    )
+    page_size = models.PositiveIntegerField(_("page size"), default=500)
+    is_active = models.BooleanField(_("active"), default=True)
+    # {"run": id, "rule": id, "skip": n}: where an interrupted run stopped; {} when the last run completed.
+    checkpoint = models.JSONField(_("checkpoint"), default=dict, blank=True)
+    last_run = models.ForeignKey(
+        ExchangeRun, verbose_name=_("last run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        app_label = "exchange"
+        verbose_name = _("sync task")
+        verbose_name_plural = _("sync tasks")
+        ordering = ["connection", "name"]
+        constraints = [models.UniqueConstraint(fields=["connection", "name"], name="sync_task_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def ordered_rules(self) -> list[MappingRule]:
+        return [link.rule for link in self.links.select_related("rule").order_by("position", "id")]
+
+    def option_dict(self) -> dict[str, Any]:
+        return {
+            "create_allowed": self.create_allowed,
+            "on_record_error": self.on_record_error,
+            "on_rule_error": self.on_rule_error,
+            "page_size": self.page_size,
+        }
+
+
+class TaskRule(models.Model):
+    task = models.ForeignKey(SyncTask, verbose_name=_("task"), on_delete=models.CASCADE, related_name="links")
+    rule = models.ForeignKey(MappingRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        app_label = "exchange"
+        verbose_name = _("task rule")
+        verbose_name_plural = _("task rules")
+        ordering = ["task", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["task", "rule"], name="task_rule_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.position}: {self.rule_id}"

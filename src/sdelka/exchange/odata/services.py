@@ -1,0 +1,246 @@
+"""Writes of the OData connector outside a sync: connections of kind odata, the connection check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from sdelka.exchange.models import Connection, ConnectionKind, Direction, EventLevel
+from sdelka.exchange.services import log_event
+
+from .client import Attempt, ODataAuthError, ODataClient, ODataError, ODataUnavailable
+from .metadata import BY_CODE, CheckReport, cached_metadata, fetch_metadata, recognise
+from .models import MappingRule, OnRecordError, OnRuleError, SyncTask, TaskRule
+from .rules import PRESETS, entity_properties, validate_rule
+
+DEFAULT_TIMEOUT = 120
+DEFAULT_METADATA_TIMEOUT = 300
+DEFAULT_RETRIES = 3
+
+
+def normalise_url(url: str) -> str:
+    """The base URL of `standard.odata`; an infobase URL gets `/odata/standard.odata` appended."""
+    url = url.strip().rstrip("/")
+    if not url.endswith("/odata/standard.odata"):
+        url += "/odata/standard.odata"
+    return url
+
+
+@transaction.atomic
+def create_odata_connection(
+    *,
+    name: str,
+    url: str,
+    login: str,
+    password: str,
+    timeout: int = DEFAULT_TIMEOUT,
+    metadata_timeout: int = DEFAULT_METADATA_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+) -> Connection:
+    """A connection to a 1C base's standard OData; the password is stored encrypted (SDELKA_FERNET_KEY)."""
+    name = name.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = _("Enter a name.")
+    elif Connection.objects.filter(name=name).exists():
+        errors["name"] = _("A connection with this name already exists.")
+    try:
+        URLValidator(schemes=["http", "https"])(url.strip())
+    except ValidationError:
+        errors["url"] = _("Enter the address of the 1C base, e.g. http://server/base.")
+    if not login.strip():
+        errors["login"] = _("Enter the 1C user OData will log in as.")
+    for field, value in (("timeout", timeout), ("metadata_timeout", metadata_timeout)):
+        if value <= 0:
+            errors[field] = _("A timeout is a positive number of seconds.")
+    if retries < 0 or retries > 10:
+        errors["retries"] = _("From 0 to 10 retries.")
+    if errors:
+        raise ValidationError(errors)
+    connection = Connection(
+        name=name,
+        kind=ConnectionKind.ODATA,
+        url=normalise_url(url),
+        remote_user=login.strip(),
+        remote_secret=password,
+        options={"timeout": timeout, "metadata_timeout": metadata_timeout, "retries": retries},
+    )
+    connection.full_clean(exclude=["password", "login"])
+    connection.save()
+    return connection
+
+
+def client_for(connection: Connection, **overrides: Any) -> ODataClient:
+    options = connection.options or {}
+    kwargs: dict[str, Any] = {
+        "timeout": float(options.get("timeout", DEFAULT_TIMEOUT)),
+        "metadata_timeout": float(options.get("metadata_timeout", DEFAULT_METADATA_TIMEOUT)),
+        "retries": int(options.get("retries", DEFAULT_RETRIES)),
+    }
+    kwargs.update(overrides)
+    return ODataClient(connection.url, connection.remote_user, connection.remote_secret, **kwargs)
+
+
+def check_connection(*, connection: Connection, client: ODataClient | None = None, refresh: bool = True) -> CheckReport:
+    """Reachability, credentials, the configuration recognised and the objects Sdelka needs that are not
+    published; the result is also written to the connection's journal."""
+    client = client or client_for(connection)
+    report = CheckReport(url=connection.url)
+    try:
+        client.service_document()
+        report.reachable = report.authorised = True
+        metadata = fetch_metadata(connection=connection, client=client, force=refresh)
+    except ODataAuthError as exc:
+        report.reachable = True
+        report.error = _("1C refused the login or password of user %(user)s: %(message)s") % {
+            "user": connection.remote_user,
+            "message": exc.message,
+        }
+    except ODataUnavailable as exc:
+        report.error = _("1C is not reachable: %(error)s") % {"error": exc}
+    except ODataError as exc:
+        report.reachable = True
+        report.error = _("1C answered an error: %(error)s") % {"error": exc}
+    else:
+        sets = metadata.data.get("entity_sets", {})
+        report.published = len(sets)
+        report.configuration = BY_CODE.get(metadata.configuration) or recognise(sets)
+        if report.configuration is None:
+            report.error = _(
+                "The configuration is not recognised from the published objects; publish at least "
+                "Catalog_Контрагенты, Catalog_Номенклатура and the invoice and payment documents."
+            )
+        else:
+            report.missing = [name for name in report.configuration.needed if name not in sets]
+    level = EventLevel.INFO if report.ok else (EventLevel.ERROR if report.error else EventLevel.WARNING)
+    summary = report.error or _("Connection checked: %(conf)s, %(count)d objects published, %(missing)d missing.") % {
+        "conf": report.configuration.title if report.configuration else "?",
+        "count": report.published,
+        "missing": len(report.missing),
+    }
+    log_event(connection=connection, level=level, message=summary, value=", ".join(report.missing))
+    return report
+
+
+__all__ = ["Attempt", "check_connection", "client_for", "create_odata_connection"]
+
+
+# --- mapping rules and tasks -------------------------------------------------------------------------------
+
+
+def _metadata_or_error(connection: Connection) -> dict[str, Any]:
+    cached = cached_metadata(connection=connection)
+    if cached is None:
+        raise ValidationError(
+            {"entity_set": _("Sdelka has not read this base's $metadata yet: run `sdelka connection check` first.")}
+        )
+    return cached.data
+
+
+@transaction.atomic
+def save_rule(
+    *,
+    connection: Connection,
+    name: str,
+    entity: str,
+    entity_set: str,
+    fields: list[dict[str, Any]],
+    key_fields: list[str] | None = None,
+    filter: str = "",
+    direction: str = Direction.IN,
+    rule: MappingRule | None = None,
+) -> MappingRule:
+    """Create or change a rule; refused (ValidationError naming each field at fault) unless it fits the base's
+    real `$metadata` and the other rules of the connection."""
+    rule = rule or MappingRule(connection=connection)
+    rule.name = name.strip()
+    rule.entity = entity
+    rule.entity_set = entity_set.strip()
+    rule.fields = fields
+    rule.key_fields = key_fields if key_fields is not None else ["Ref_Key"]
+    rule.filter = filter.strip()
+    rule.direction = direction
+    mapped = set(
+        MappingRule.objects.filter(connection=connection, is_active=True)
+        .exclude(pk=rule.pk)
+        .values_list("entity", flat=True)
+    ) | {entity}
+    errors = validate_rule(rule, _metadata_or_error(connection), mapped)
+    if not rule.name:
+        errors.setdefault("name", []).append(_("Enter a name."))
+    elif MappingRule.objects.filter(connection=connection, name=rule.name).exclude(pk=rule.pk).exists():
+        errors.setdefault("name", []).append(_("A rule with this name already exists."))
+    if errors:
+        raise ValidationError(errors)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def save_task(
+    *, connection: Connection, name: str, rules: list[MappingRule], options: dict[str, Any] | None = None
+) -> SyncTask:
+    """Create or replace a task (by name) that runs `rules` in this order with `options`."""
+    options = options or {}
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = _("Enter a name.")
+    if not rules:
+        errors["rules"] = _("A task runs at least one rule.")
+    if any(rule.connection_id != connection.pk for rule in rules):
+        errors["rules"] = _("A task runs rules of its own connection only.")
+    for option, choices in (("on_record_error", OnRecordError.values), ("on_rule_error", OnRuleError.values)):
+        if option in options and options[option] not in choices:
+            errors[option] = _("Choose one of %(choices)s.") % {"choices": ", ".join(choices)}
+    page_size = options.get("page_size", 500)
+    if not isinstance(page_size, int) or not 1 <= page_size <= 5000:
+        errors["page_size"] = _("From 1 to 5000 records per page.")
+    if errors:
+        raise ValidationError(errors)
+    task, _created = SyncTask.objects.update_or_create(
+        connection=connection,
+        name=name.strip(),
+        defaults={
+            "create_allowed": bool(options.get("create_allowed", True)),
+            "on_record_error": options.get("on_record_error", OnRecordError.GO_ON),
+            "on_rule_error": options.get("on_rule_error", OnRuleError.STOP),
+            "page_size": page_size,
+        },
+    )
+    TaskRule.objects.filter(task=task).delete()
+    TaskRule.objects.bulk_create([TaskRule(task=task, rule=rule, position=i) for i, rule in enumerate(rules)])
+    return task
+
+
+@transaction.atomic
+def load_preset(*, connection: Connection, preset: str) -> SyncTask:
+    """Create (or refresh) a ready-made rule set and its task; every rule is validated like a hand-made one.
+    A "not a folder" filter is added where the 1C object is hierarchical."""
+    spec = PRESETS.get(preset)
+    if spec is None:
+        raise ValidationError({"preset": _("Unknown rule set %(name)s.") % {"name": preset}})
+    metadata = _metadata_or_error(connection)
+    rules = []
+    for item in spec["rules"]:
+        properties = entity_properties(metadata, item["entity_set"]) or {}
+        filter_ = item.get("filter", "")
+        if filter_ == "IsFolder eq false" and "IsFolder" not in properties:
+            filter_ = ""
+        existing = MappingRule.objects.filter(connection=connection, name=item["name"]).first()
+        rules.append(
+            save_rule(
+                connection=connection,
+                name=item["name"],
+                entity=item["entity"],
+                entity_set=item["entity_set"],
+                fields=[dict(pair) for pair in item["fields"]],
+                key_fields=list(item["key_fields"]),
+                filter=filter_,
+                rule=existing,
+            )
+        )
+    return save_task(connection=connection, name=spec["task"], rules=rules)

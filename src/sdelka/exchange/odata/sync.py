@@ -1,0 +1,610 @@
+"""Running a sync task: read each rule's 1C objects page by page and upsert them into Sdelka.
+
+* Pages: `$select` of the mapped fields only, ordered by Ref_Key, `$top`/`$skip` (1C has no server paging);
+  the total comes from `…/$count` (never `$inlinecount`, which disables paging).
+* Incremental: `ExternalRef.version` keeps each object's DataVersion; an object whose DataVersion is the stored
+  one is unchanged and not mapped nor written.
+* Linking: by `ExternalRef`, else by the target's natural key (ИНН+КПП, ОКЕИ code) to an object not yet linked
+  to another 1C object of this base; two 1C objects with one natural key: the second is refused.
+* Writes per page in one transaction (bulk create/update, id map, counters, checkpoint). A crash loses at most
+  the page in flight; the next run resumes at the checkpoint (rule and offset).
+* Dry run: the same reads and decisions, nothing written on either side (no run, no journal); the result lists
+  every record that would be created or updated with its per-field diff, and every refusal.
+* Every request goes to the run's journal with its timing; 1C's error text becomes an error event; a run with
+  a failed rule ends "failed", never "success".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from sdelka.exchange.apply_orders import EXCHANGE_USERNAME, exchange_user
+from sdelka.exchange.models import (
+    ACTIVE_RUN_STATUSES,
+    Connection,
+    Direction,
+    EventLevel,
+    ExchangeEvent,
+    ExchangeRun,
+    ExternalRef,
+    Route,
+    RunStatus,
+    Trigger,
+)
+from sdelka.exchange.services import finish_run, printable
+
+from .client import Attempt, ODataClient, ODataError
+from .models import MappingRule, OnRecordError, OnRuleError, SyncTask
+from .rules import Mapped, map_row, select_fields
+from .targets import TARGETS, Target
+
+STALE_AFTER = timedelta(minutes=30)
+MAX_CHANGES_LISTED = 1000
+__all__ = ["EXCHANGE_USERNAME", "SyncBusy", "run_task"]
+
+
+class SyncBusy(Exception):
+    """Another run of this connection is going."""
+
+
+class StopTask(Exception):
+    """The task's options say to stop (a record or rule error)."""
+
+
+@dataclass
+class Change:
+    action: str  # create / update / unchanged / refused / skipped
+    external_id: str
+    label: str
+    diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # 1C field → message
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "external_id": self.external_id,
+            "label": self.label,
+            "diff": {name: [_plain(old), _plain(new)] for name, (old, new) in self.diff.items()},
+            "errors": self.errors,
+        }
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | str) else str(value)
+
+
+@dataclass
+class RuleResult:
+    name: str
+    entity_set: str
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    skipped: int = 0
+    error: str = ""
+    changes: list[Change] = field(default_factory=list)
+
+    def count(self, change: Change, keep: bool) -> None:
+        attr = {"create": "created", "update": "updated", "refused": "refused", "skipped": "skipped"}
+        setattr(self, attr.get(change.action, "unchanged"), getattr(self, attr.get(change.action, "unchanged")) + 1)
+        if keep and change.action != "unchanged" and len(self.changes) < MAX_CHANGES_LISTED:
+            self.changes.append(change)
+
+    def as_dict(self, with_changes: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule": self.name,
+            "entity_set": self.entity_set,
+            "total": self.total,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "refused": self.refused,
+            "skipped": self.skipped,
+            "error": self.error,
+        }
+        if with_changes:
+            data["changes"] = [change.as_dict() for change in self.changes]
+        return data
+
+
+@dataclass
+class SyncResult:
+    task: str
+    dry_run: bool
+    run_id: int | None = None
+    status: str = RunStatus.SUCCESS
+    message: str = ""
+    resumed_from: dict[str, Any] = field(default_factory=dict)
+    rules: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == RunStatus.FAILED
+
+    def totals(self) -> dict[str, int]:
+        keys = ("created", "updated", "unchanged", "refused", "skipped")
+        return {key: sum(getattr(rule, key) for rule in self.rules) for key in keys}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "dry_run": self.dry_run,
+            "run": self.run_id,
+            "status": self.status,
+            "message": self.message,
+            "resumed_from": self.resumed_from,
+            "totals": self.totals(),
+            "rules": [rule.as_dict(with_changes=self.dry_run) for rule in self.rules],
+        }
+
+
+def _hash(values: dict[str, Any]) -> str:
+    payload = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+class Syncer:
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        task: SyncTask,
+        client: ODataClient,
+        dry_run: bool = False,
+        trigger: str = Trigger.MANUAL,
+        on_page: Callable[[RuleResult, int], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.task = task
+        self.client = client
+        self.dry_run = dry_run
+        self.trigger = trigger
+        self.on_page = on_page
+        self.run: ExchangeRun | None = None
+        self.result = SyncResult(task=task.name, dry_run=dry_run)
+        self._events: list[ExchangeEvent] = []
+        self._content_types: dict[type[models.Model], ContentType] = {}
+        self._owner_id: int | None = None
+        self._offset = 0  # records of the current rule already committed
+        self._frozen = False  # a rule failed: the checkpoint stays at it so the next run redoes it
+        client.on_request = self._log_request
+
+    # --- journal ---
+
+    def event(self, level: str, message: str, *, external_id: str = "", obj: str = "", field_name: str = "",
+              value: str = "") -> None:  # fmt: skip
+        if self.run is None:
+            return
+        self._events.append(
+            ExchangeEvent(
+                run=self.run,
+                connection=self.connection,
+                level=level,
+                message=printable(message, 10000),
+                external_id=printable(external_id, 255),
+                object_repr=printable(obj, 500),
+                field=printable(field_name, 100),
+                value=printable(value, 1000),
+            )
+        )
+
+    def flush(self) -> None:
+        if self._events:
+            ExchangeEvent.objects.bulk_create(self._events)
+            self._events = []
+
+    def _log_request(self, attempt: Attempt) -> None:
+        status = " ".join(str(part) for part in (attempt.status, attempt.error) if part)
+        ok = attempt.status is not None and attempt.status < 400 and not attempt.error
+        level = EventLevel.INFO if ok else EventLevel.WARNING
+        self.event(level, f"{attempt.method} {attempt.path} → {status} in {attempt.seconds:.3f} s", obj="request")
+
+    # --- run lifecycle ---
+
+    def _start_run(self) -> ExchangeRun:
+        active = ExchangeRun.objects.filter(
+            connection=self.connection, route=Route.ODATA, status__in=ACTIVE_RUN_STATUSES
+        ).first()
+        if active is not None:
+            last = active.events.aggregate(last=Max("created_at"))["last"] or active.started_at
+            if timezone.now() - last < STALE_AFTER:
+                raise SyncBusy(_("Run #%(id)s of this connection is still going.") % {"id": active.pk})
+            finish_run(run=active, status=RunStatus.FAILED, message=_("Interrupted (no activity); resumed later."))
+        try:
+            with transaction.atomic():
+                return ExchangeRun.objects.create(
+                    connection=self.connection,
+                    route=Route.ODATA,
+                    direction=Direction.IN,
+                    trigger=self.trigger,
+                    status=RunStatus.RUNNING,
+                )
+        except IntegrityError as exc:
+            raise SyncBusy(_("Another run of this connection has just started.")) from exc
+
+    def execute(self) -> SyncResult:
+        rules = [rule for rule in self.task.ordered_rules() if rule.is_active]
+        start_index, start_skip = 0, 0
+        checkpoint = self.task.checkpoint or {}
+        rule_ids = [rule.pk for rule in rules]
+        if checkpoint.get("rule") in rule_ids:
+            start_index, start_skip = rule_ids.index(checkpoint["rule"]), int(checkpoint.get("skip", 0))
+            self.result.resumed_from = dict(checkpoint)
+        if not self.dry_run:
+            self.run = self._start_run()
+            self.result.run_id = self.run.pk
+            SyncTask.objects.filter(pk=self.task.pk).update(last_run=self.run)
+            if self.result.resumed_from:
+                self.event(
+                    EventLevel.INFO,
+                    _("Resuming run #%(run)s at rule %(rule)s, record %(skip)s.")
+                    % {"run": checkpoint.get("run"), "rule": rules[start_index].name, "skip": start_skip},
+                )
+        failed = False
+        try:
+            for index, rule in enumerate(rules):
+                if index < start_index:
+                    continue
+                outcome = RuleResult(rule.name, rule.entity_set)
+                self.result.rules.append(outcome)
+                if rule.direction == Direction.OUT:
+                    self.event(EventLevel.INFO, _("Rule %(rule)s only writes to 1C; skipped.") % {"rule": rule.name})
+                    continue
+                try:
+                    self._rule(rule, outcome, start_skip if index == start_index else 0)
+                except ODataError as exc:
+                    failed = True
+                    outcome.error = str(exc)
+                    self._freeze(rule)
+                    self.event(EventLevel.ERROR, str(exc), obj=rule.entity_set, value=exc.message)
+                    if self.task.on_rule_error == OnRuleError.STOP:
+                        raise StopTask(str(exc)) from exc
+        except StopTask as exc:
+            failed = True
+            self.result.message = str(exc)
+        except Exception as exc:
+            failed = True
+            self.result.message = _("Internal error: %(error)s") % {"error": exc}
+            self.event(EventLevel.ERROR, self.result.message)
+            self._finish(failed)
+            raise
+        self._finish(failed)
+        return self.result
+
+    def _freeze(self, rule: MappingRule) -> None:
+        """Keep the checkpoint at the first failed rule (and how far it got) for the next run."""
+        if self.run is None or self._frozen:
+            return
+        self._frozen = True
+        SyncTask.objects.filter(pk=self.task.pk).update(
+            checkpoint={"run": self.run.pk, "rule": rule.pk, "skip": self._offset}
+        )
+
+    def _finish(self, failed: bool) -> None:
+        totals = self.result.totals()
+        summary = (
+            _(
+                "%(created)d created, %(updated)d updated, %(unchanged)d unchanged, %(refused)d refused, "
+                "%(skipped)d skipped."
+            )
+            % totals
+        )
+        errors = [rule.error for rule in self.result.rules if rule.error]
+        self.result.status = RunStatus.FAILED if failed else RunStatus.SUCCESS
+        self.result.message = " ".join(filter(None, [self.result.message or (errors[0] if errors else ""), summary]))
+        if self.run is None:
+            return
+        self.flush()
+        if not failed:
+            SyncTask.objects.filter(pk=self.task.pk).update(checkpoint={})
+        finish_run(run=self.run, status=self.result.status, message=self.result.message)
+
+    # --- one rule ---
+
+    def _rule(self, rule: MappingRule, outcome: RuleResult, start: int) -> None:
+        target = TARGETS[rule.entity]
+        select = select_fields(rule)
+        self._offset = start
+        outcome.total = self.client.count(rule.entity_set, rule.filter)
+        if self.run is not None:
+            ExchangeRun.objects.filter(pk=self.run.pk).update(total=F("total") + outcome.total, done=F("done") + start)
+            self.flush()
+        page_size = max(1, self.task.page_size)
+        for offset, rows in self.client.pages(
+            rule.entity_set, select=select, filter=rule.filter, page_size=page_size, start=start
+        ):
+            stop_rule = self._page(rule, target, rows, outcome, offset + len(rows))
+            if self.on_page is not None:
+                self.on_page(outcome, offset + len(rows))
+            if stop_rule:
+                break
+
+    def _content_type(self, model: type[models.Model]) -> ContentType:
+        if model not in self._content_types:
+            self._content_types[model] = ContentType.objects.get_for_model(model)
+        return self._content_types[model]
+
+    def _resolve(self, target: Target, mapped: list[Mapped]) -> dict[tuple[str, str], int]:
+        """(sdelka entity, 1C GUID) → our pk for every reference of the page, in one query per entity."""
+        wanted: dict[str, set[str]] = {}
+        for item in mapped:
+            for name, guid in item.refs.items():
+                if guid:
+                    wanted.setdefault(target.fields[name].ref, set()).add(guid)
+        found: dict[tuple[str, str], int] = {}
+        for entity, guids in wanted.items():
+            kind = TARGETS[entity].ref_kind
+            for ext, pk in ExternalRef.objects.filter(
+                connection=self.connection, kind=kind, external_id__in=guids
+            ).values_list("external_id", "object_id"):
+                found[(entity, ext)] = pk
+        return found
+
+    def _natural(self, target: Target, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
+        """Objects found by natural key and not linked to another 1C object of this base."""
+        if not target.natural_key or not keys:
+            return {}
+        query = Q()
+        for key in keys:
+            query |= Q(**dict(zip(target.natural_key, key, strict=True)))
+        found: dict[tuple[Any, ...], list[int]] = {}
+        for row in target.model._default_manager.filter(query).values("pk", *target.natural_key):
+            found.setdefault(tuple(row[name] for name in target.natural_key), []).append(row["pk"])
+        return {key: pks[0] for key, pks in found.items() if len(pks) == 1}
+
+    def _page(self, rule: MappingRule, target: Target, rows: list[dict[str, Any]], outcome: RuleResult,
+              next_offset: int) -> bool:  # fmt: skip
+        """Decide and (unless dry) write one page; True when the task says to skip the rest of the rule."""
+        model = target.model
+        mapped = [map_row(rule, target, row) for row in rows]
+        refs = {
+            ref.external_id: ref
+            for ref in ExternalRef.objects.filter(
+                connection=self.connection, kind=target.ref_kind, external_id__in=[m.external_id for m in mapped]
+            )
+        }
+        objects = model._default_manager.in_bulk([ref.object_id for ref in refs.values()])
+        onec_field = {pair["sdelka"]: pair.get("onec", "") for pair in rule.fields}
+        resolved = self._resolve(target, mapped)
+        defaults = target.defaults()
+
+        decisions: list[tuple[Change, Mapped, models.Model | None, dict[str, Any]]] = []
+        unchanged_refs: list[int] = []
+        need_natural: list[tuple[Mapped, tuple[Any, ...]]] = []
+        for item in mapped:
+            ref = refs.get(item.external_id)
+            obj = objects.get(ref.object_id) if ref is not None else None
+            label = target.label(item.values) or item.external_id
+            if obj is not None and ref is not None and item.version and ref.version == item.version:
+                change = Change("unchanged", item.external_id, label)
+                unchanged_refs.append(ref.pk)
+                outcome.count(change, keep=False)
+                continue
+            values = dict(item.values)
+            for name, guid in item.refs.items():
+                spec = target.fields[name]
+                pk = resolved.get((spec.ref, guid)) if guid else None
+                if pk is None and guid:
+                    self.event(
+                        EventLevel.WARNING,
+                        _("%(field)s refers to a 1C object not yet in Sdelka; the default is used.")
+                        % {"field": onec_field[name]},
+                        external_id=item.external_id,
+                        obj=label,
+                        field_name=onec_field[name],
+                        value=guid,
+                    )
+                values[spec.attname(name)] = pk if pk is not None else defaults.get(spec.attname(name))
+            errors = dict(item.errors.values())
+            for name, message in target.check(values).items():
+                errors[onec_field.get(name, name) or name] = message
+            change = Change("refused" if errors else "pending", item.external_id, label, errors=errors)
+            decisions.append((change, item, obj, values))
+            if not errors and obj is None and target.natural_key:
+                key = tuple(values.get(name, "") for name in target.natural_key)
+                if key[0]:
+                    need_natural.append((item, key))
+
+        natural = self._natural(target, [key for _item, key in need_natural])
+        if natural:
+            linked = dict(
+                ExternalRef.objects.filter(
+                    connection=self.connection, kind=target.ref_kind, object_id__in=list(natural.values())
+                ).values_list("object_id", "external_id")
+            )
+            extra = model._default_manager.in_bulk([pk for pk in natural.values() if pk not in linked])
+        else:
+            linked, extra = {}, {}
+        keys_of = {id(item): key for item, key in need_natural}
+        claimed: dict[tuple[Any, ...], str] = {}
+
+        to_create: list[tuple[Change, Mapped, models.Model, dict[str, Any]]] = []
+        to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]] = []
+        now = timezone.now()
+        for change, item, obj, values in decisions:
+            if change.action == "refused":
+                self._refused(change, outcome, item.raw)
+                if self.task.on_record_error != OnRecordError.GO_ON:
+                    break
+                continue
+            natural_key = keys_of.get(id(item))
+            if obj is None and natural_key is not None:
+                key = natural_key
+                if key in claimed and claimed[key] != item.external_id:
+                    change.action = "refused"
+                    change.errors = {
+                        "/".join(onec_field.get(n, n) for n in target.natural_key): _(
+                            "Another 1C object (%(other)s) has the same %(key)s."
+                        )
+                        % {"other": claimed[key], "key": "/".join(onec_field.get(n, n) for n in target.natural_key)}
+                    }
+                    self._refused(change, outcome, item.raw)
+                    continue
+                claimed[key] = item.external_id
+                pk = natural.get(key)
+                if pk is not None:
+                    if pk in linked and linked[pk] != item.external_id:
+                        change.action = "refused"
+                        change.errors = {
+                            "Ref_Key": _("The Sdelka object with the same %(key)s is linked to 1C object %(other)s.")
+                            % {"key": "/".join(onec_field.get(n, n) for n in target.natural_key), "other": linked[pk]}
+                        }
+                        self._refused(change, outcome, item.raw)
+                        continue
+                    obj = extra.get(pk)
+            if obj is None:
+                if not self.task.create_allowed:
+                    change.action = "skipped"
+                    outcome.count(change, keep=True)
+                    continue
+                change.action = "create"
+                change.diff = {name: (None, value) for name, value in values.items()}
+                new = model(**{**defaults, **values})
+                if hasattr(new, "owner_id") and getattr(new, "owner_id", None) is None:
+                    new.owner_id = self._owner()
+                to_create.append((change, item, new, values))
+            else:
+                diff = {
+                    name: (getattr(obj, name), value) for name, value in values.items() if getattr(obj, name) != value
+                }
+                change.action = "update" if diff else "unchanged"
+                change.diff = diff
+                for name, value in values.items():
+                    setattr(obj, name, value)
+                if hasattr(obj, "updated_at") and diff:
+                    obj.updated_at = now
+                to_update.append((change, item, obj, values))
+        for change, *_rest in to_create + to_update:
+            outcome.count(change, keep=self.dry_run)
+        stop_rule = any(c.action == "refused" for c, *_r in decisions) and (
+            self.task.on_record_error != OnRecordError.GO_ON
+        )
+        if self.dry_run:
+            if stop_rule and self.task.on_record_error == OnRecordError.STOP:
+                raise StopTask(_("A record was refused and the task says to stop."))
+            return stop_rule
+        self._write(rule, target, to_create, to_update, unchanged_refs, len(rows), next_offset)
+        if stop_rule and self.task.on_record_error == OnRecordError.STOP:
+            raise StopTask(_("A record was refused and the task says to stop."))
+        return stop_rule
+
+    def _owner(self) -> int:
+        if self._owner_id is None:
+            self._owner_id = exchange_user().pk
+        return self._owner_id
+
+    def _refused(self, change: Change, outcome: RuleResult, raw: dict[str, Any]) -> None:
+        outcome.count(change, keep=True)
+        for onec, message in change.errors.items():
+            value = raw.get(onec)
+            self.event(
+                EventLevel.ERROR,
+                message,
+                external_id=change.external_id,
+                obj=change.label,
+                field_name=onec,
+                value="" if value is None else str(value),
+            )
+
+    def _write(
+        self,
+        rule: MappingRule,
+        target: Target,
+        to_create: list[tuple[Change, Mapped, models.Model, dict[str, Any]]],
+        to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]],
+        unchanged_refs: list[int],
+        rows: int,
+        next_offset: int,
+    ) -> None:
+        assert self.run is not None
+        model = target.model
+        content_type = self._content_type(model)
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        with transaction.atomic():
+            if to_create:
+                model._default_manager.bulk_create([obj for _c, _i, obj, _v in to_create])
+            changed = [(c, obj) for c, _i, obj, _v in to_update if c.action == "update"]
+            if changed:
+                fields = sorted({name for c, _obj in changed for name in c.diff} | ({"updated_at"} if hasattr(
+                    model, "updated_at") else set()))  # fmt: skip
+                model._default_manager.bulk_update([obj for _c, obj in changed], fields)
+            existing = {
+                ref.external_id: ref
+                for ref in ExternalRef.objects.filter(
+                    connection=self.connection,
+                    kind=target.ref_kind,
+                    external_id__in=[i.external_id for _c, i, _o, _v in to_create + to_update],
+                )
+            }
+            new_refs, old_refs = [], []
+            for change, item, obj, values in to_create + to_update:
+                counts[{"create": "created", "update": "updated"}.get(change.action, "unchanged")] += 1
+                ref = existing.get(item.external_id)
+                if ref is None:
+                    new_refs.append(
+                        ExternalRef(
+                            connection=self.connection,
+                            kind=target.ref_kind,
+                            external_id=item.external_id,
+                            code=str(item.raw.get("Code", "") or "").strip()[:100],
+                            content_type=content_type,
+                            object_id=obj.pk,
+                            content_hash=_hash(values),
+                            version=item.version[:100],
+                            seen_run=self.run,
+                        )
+                    )
+                else:
+                    ref.object_id, ref.content_hash, ref.version = obj.pk, _hash(values), item.version[:100]
+                    ref.seen_run = self.run
+                    old_refs.append(ref)
+            if new_refs:
+                ExternalRef.objects.bulk_create(new_refs)
+            if old_refs:
+                ExternalRef.objects.bulk_update(
+                    old_refs, ["object_id", "content_hash", "version", "seen_run", "updated_at"]
+                )
+            if unchanged_refs:
+                ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
+            ExchangeRun.objects.filter(pk=self.run.pk).update(
+                created=F("created") + counts["created"],
+                updated=F("updated") + counts["updated"],
+                unchanged=F("unchanged") + counts["unchanged"] + len(unchanged_refs),
+                skipped=sum(rule.skipped for rule in self.result.rules),
+                failed=sum(rule.refused for rule in self.result.rules),
+                done=F("done") + rows,
+            )
+            if not self._frozen:
+                SyncTask.objects.filter(pk=self.task.pk).update(
+                    checkpoint={"run": self.run.pk, "rule": rule.pk, "skip": next_offset}
+                )
+            self.flush()
+        self._offset = next_offset
+
+
+def run_task(
+    *,
+    connection: Connection,
+    task: SyncTask,
+    client: ODataClient,
+    dry_run: bool = False,
+    trigger: str = Trigger.MANUAL,
+    on_page: Callable[[RuleResult, int], None] | None = None,
+) -> SyncResult:
+    """Run one task now (or as a dry run); see the module docstring."""
+    return Syncer(
+        connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page
+    ).execute()

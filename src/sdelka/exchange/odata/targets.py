@@ -1,0 +1,146 @@
+"""What a mapping rule can write on Sdelka's side: per entity, the model, its fields with their kinds, the
+`ExternalRef` kind, the natural key that links an object already in Sdelka, and the checks a value must pass
+(the same requisite checks the counterparty service applies)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext as _
+
+from sdelka.catalog import models as catalog
+from sdelka.core import requisites
+from sdelka.core.vat import VatRate
+from sdelka.exchange.models import RefKind
+from sdelka.parties.models import Counterparty, CounterpartyKind
+
+from .models import SdelkaEntity
+
+DEFAULT_UNIT_OKEI = "796"
+_OKEI = re.compile(r"\d{3,4}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """kind: "str", "bool", "choice" (needs a value map from an enum), "ref" (a reference through ExternalRef)."""
+
+    kind: str
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    ref: str = ""  # the SdelkaEntity a "ref" points to
+    column: str = ""  # the model attribute written ("unit_id" for the "unit" ref)
+    required: bool = False
+
+    def attname(self, name: str) -> str:
+        return self.column or name
+
+
+@dataclass(frozen=True)
+class Target:
+    entity: str
+    model: type[models.Model]
+    ref_kind: str
+    fields: dict[str, FieldSpec]
+    natural_key: tuple[str, ...] = ()
+    check: Callable[[dict[str, Any]], dict[str, str]] = field(default=lambda values: {})
+    defaults: Callable[[], dict[str, Any]] = field(default=dict)
+
+    def label(self, values: dict[str, Any]) -> str:
+        return str(values.get("name") or values.get("okei") or "")
+
+
+def _counterparty_errors(values: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    inn, kpp, kind = values.get("inn", ""), values.get("kpp", ""), values.get("kind", CounterpartyKind.LEGAL)
+    if inn:
+        try:
+            requisites.validate_inn(inn)
+        except ValidationError as exc:
+            errors["inn"] = " ".join(exc.messages)
+        else:
+            if kind == CounterpartyKind.LEGAL and len(inn) != 10:
+                errors["inn"] = _("A legal entity has a 10-digit ИНН; 12 digits belong to a person.")
+            elif kind != CounterpartyKind.LEGAL and len(inn) != 12:
+                errors["inn"] = _(
+                    "An entrepreneur or a person has a 12-digit ИНН; 10 digits belong to an organisation."
+                )
+    if kpp:
+        if kind != CounterpartyKind.LEGAL:
+            values["kpp"] = ""  # 1C keeps a КПП on persons sometimes; Sdelka does not
+        else:
+            try:
+                requisites.validate_kpp(kpp)
+            except ValidationError as exc:
+                errors["kpp"] = " ".join(exc.messages)
+    if not values.get("name"):
+        errors["name"] = _("The name is empty.")
+    return errors
+
+
+def _unit_errors(values: dict[str, Any]) -> dict[str, str]:
+    if not _OKEI.fullmatch(values.get("okei") or ""):
+        values["okei"] = None  # 1C's own units without an ОКЕИ code are linked by their id only
+    return {} if values.get("name") else {"name": _("The name is empty.")}
+
+
+def _product_defaults() -> dict[str, Any]:
+    unit = catalog.Unit.objects.filter(okei=DEFAULT_UNIT_OKEI).values_list("pk", flat=True).first()
+    return {"unit_id": unit}
+
+
+TARGETS: dict[str, Target] = {
+    SdelkaEntity.COUNTERPARTY: Target(
+        SdelkaEntity.COUNTERPARTY,
+        Counterparty,
+        RefKind.COUNTERPARTY,
+        {
+            "name": FieldSpec("str", 255, required=True),
+            "full_name": FieldSpec("str", 500),
+            "inn": FieldSpec("str", 12),
+            "kpp": FieldSpec("str", 9),
+            "okpo": FieldSpec("str", 14),
+            "ogrn": FieldSpec("str", 15),
+            "kind": FieldSpec("choice", choices=tuple(CounterpartyKind.values)),
+            "comment": FieldSpec("str"),
+            "is_active": FieldSpec("bool"),
+        },
+        natural_key=("inn", "kpp"),
+        check=_counterparty_errors,
+    ),
+    SdelkaEntity.PRODUCT: Target(
+        SdelkaEntity.PRODUCT,
+        catalog.Product,
+        RefKind.PRODUCT,
+        {
+            "name": FieldSpec("str", 500, required=True),
+            "full_name": FieldSpec("str", 1000),
+            "article": FieldSpec("str", 100),
+            "barcode": FieldSpec("str", 64),
+            "description": FieldSpec("str"),
+            "unit": FieldSpec("ref", ref=SdelkaEntity.UNIT, column="unit_id"),
+            "vat_rate": FieldSpec("choice", choices=tuple(VatRate.values)),
+            "kind": FieldSpec("choice", choices=tuple(catalog.ProductKind.values)),
+            "is_active": FieldSpec("bool"),
+        },
+        defaults=_product_defaults,
+        check=lambda values: {} if values.get("name") else {"name": _("The name is empty.")},
+    ),
+    SdelkaEntity.UNIT: Target(
+        SdelkaEntity.UNIT,
+        catalog.Unit,
+        RefKind.UNIT,
+        {
+            "okei": FieldSpec("str", 4),
+            "name": FieldSpec("str", 30, required=True),
+            "full_name": FieldSpec("str", 100),
+            "international": FieldSpec("str", 10),
+        },
+        natural_key=("okei",),
+        check=lambda values: _unit_errors(values),
+    ),
+}
