@@ -94,9 +94,13 @@ class DealForm(forms.Form):
     def __init__(self, *args: Any, user: User, pipeline: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["counterparty"].queryset = Counterparty.objects.visible_to(user)  # type: ignore[attr-defined]
-        self.fields["stage"].queryset = pipeline.stages.filter(kind=StageKind.OPEN).order_by("order")  # type: ignore[attr-defined]
+        stages = pipeline.stages.filter(kind=StageKind.OPEN).order_by("order")
+        self.fields["stage"].queryset = stages  # type: ignore[attr-defined]
+        self.fields["stage"].empty_label = None  # type: ignore[attr-defined]
+        self.fields["stage"].initial = getattr(stages.first(), "pk", None)
         self.fields["owner"].queryset = assignable_users(user).order_by("last_name", "first_name")  # type: ignore[attr-defined]
         self.fields["currency"].initial = "RUB"
+        self.fields["currency"].empty_label = None  # type: ignore[attr-defined]
 
 
 class LostForm(forms.Form):
