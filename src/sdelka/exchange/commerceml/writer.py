@@ -17,10 +17,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import BinaryIO
 
 from sdelka.core.vat import VatRate
-from sdelka.exchange.records import Order, OrderLine, Party
+from sdelka.exchange.records import Order, OrderLine, Party, Unit
 
 UTF8 = "utf-8"
 WINDOWS_1251 = "windows-1251"
@@ -35,12 +36,15 @@ _INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 
 
+_SPECIAL = re.compile('[&<>"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+
+
 def escape(value: object) -> str:
     """Text safe inside an element or a double-quoted attribute."""
     text = "" if value is None else str(value)
-    if _INVALID.search(text):
-        text = _INVALID.sub("", text)
-    return text.translate(_ESCAPES)
+    if not _SPECIAL.search(text):
+        return text
+    return _INVALID.sub("", text).translate(_ESCAPES)
 
 
 def _el(name: str, value: object) -> str:
@@ -106,6 +110,7 @@ def _requisites(values: Mapping[str, str]) -> str:
     return f"<ЗначенияРеквизитов>{items}</ЗначенияРеквизитов>"
 
 
+@lru_cache(maxsize=4096)
 def _party(party: Party) -> str:
     parts = [_el("Ид", party.id), _el("Наименование", party.name), _el("Роль", party.role or BUYER)]
     parts.append(_el("ПолноеНаименование", party.full_name or party.name))
@@ -149,40 +154,56 @@ def _party(party: Party) -> str:
     return "<Контрагент>" + "".join(parts) + "</Контрагент>"
 
 
+@lru_cache(maxsize=4096)
+def _unit(unit: Unit) -> str:
+    attributes = f' Код="{escape(unit.code)}"' if unit.code else ""
+    if unit.full_name:
+        attributes += f' НаименованиеПолное="{escape(unit.full_name)}"'
+    if unit.international:
+        attributes += f' МеждународноеСокращение="{escape(unit.international)}"'
+    return f"<БазоваяЕдиница{attributes}>{escape(unit.name)}</БазоваяЕдиница>"
+
+
+@lru_cache(maxsize=64)
+def _line_tail(kind: str, rate: str, vat_included: bool | None) -> tuple[str, str]:
+    """The parts of a line that depend only on its kind and VAT: rates, and the requisites."""
+    rates = f"<СтавкиНалогов><СтавкаНалога><Наименование>{VAT}</Наименование><Ставка>{rate}</Ставка>"
+    rates += "</СтавкаНалога></СтавкиНалогов>"
+    word = "Услуга" if kind == "service" else "Товар"
+    return rates, _requisites({"ВидНоменклатуры": word, "ТипНоменклатуры": word})
+
+
 def _line(line: OrderLine, vat_included: bool | None) -> str:
+    """One `Товар`; numbers need no escaping, only the texts."""
     product_id = line.variant_id or line.product_id
-    parts = [_el("Ид", product_id)] if product_id else []
-    if line.article:
-        parts.append(_el("Артикул", line.article))
-    parts.append(_el("Наименование", line.name))
-    unit = line.unit
-    if unit is not None:
-        attributes = f' Код="{escape(unit.code)}"' if unit.code else ""
-        if unit.full_name:
-            attributes += f' НаименованиеПолное="{escape(unit.full_name)}"'
-        if unit.international:
-            attributes += f' МеждународноеСокращение="{escape(unit.international)}"'
-        parts.append(f"<БазоваяЕдиница{attributes}>{escape(unit.name)}</БазоваяЕдиница>")
-    parts.append(_el("ЦенаЗаЕдиницу", amount(line.price)))
-    parts.append(_el("Количество", amount(line.quantity)))
-    parts.append(_el("Сумма", amount(line.amount)))
+    rate = vat_rate_text(line.vat_rate)
+    rates, requisites = _line_tail(line.kind, rate, vat_included)
+    if line.requisites:
+        word = "Услуга" if line.kind == "service" else "Товар"
+        requisites = _requisites({"ВидНоменклатуры": word, "ТипНоменклатуры": word, **line.requisites})
+    parts = [
+        "<Товар>",
+        f"<Ид>{escape(product_id)}</Ид>" if product_id else "",
+        f"<Артикул>{escape(line.article)}</Артикул>" if line.article else "",
+        f"<Наименование>{escape(line.name)}</Наименование>",
+        _unit(line.unit) if line.unit is not None else "",
+        f"<ЦенаЗаЕдиницу>{line.price:f}</ЦенаЗаЕдиницу><Количество>{line.quantity:f}</Количество>"
+        f"<Сумма>{line.amount:f}</Сумма>",
+    ]
     if line.discount:
         parts.append(
-            f"<Скидки><Скидка><Наименование>Скидка</Наименование>{_el('Сумма', amount(line.discount))}"
+            f"<Скидки><Скидка><Наименование>Скидка</Наименование><Сумма>{line.discount:f}</Сумма>"
             "<УчтеноВСумме>true</УчтеноВСумме></Скидка></Скидки>"
         )
-    rate = vat_rate_text(line.vat_rate)
-    parts.append(f"<СтавкиНалогов><СтавкаНалога>{_el('Наименование', VAT)}{_el('Ставка', rate)}</СтавкаНалога>")
-    parts.append("</СтавкиНалогов>")
+    parts.append(rates)
     if line.vat_amount is not None and rate != WITHOUT_VAT:
         parts.append(
-            f"<Налоги><Налог>{_el('Наименование', VAT)}{_el('УчтеноВСумме', flag(vat_included))}"
-            f"{_el('Сумма', amount(line.vat_amount))}{_el('Ставка', rate)}</Налог></Налоги>"
+            f"<Налоги><Налог><Наименование>{VAT}</Наименование><УчтеноВСумме>{flag(vat_included)}</УчтеноВСумме>"
+            f"<Сумма>{line.vat_amount:f}</Сумма><Ставка>{rate}</Ставка></Налог></Налоги>"
         )
-    kind = "Услуга" if line.kind == "service" else "Товар"
-    requisites = {"ВидНоменклатуры": kind, "ТипНоменклатуры": kind, **line.requisites}
-    parts.append(_requisites(requisites))
-    return "<Товар>" + "".join(parts) + "</Товар>"
+    parts.append(requisites)
+    parts.append("</Товар>")
+    return "".join(parts)
 
 
 def order_xml(order: Order) -> str:
