@@ -118,7 +118,7 @@ def _upsert(
     fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.name not in rows[0])]
     db = connections[router.db_for_write(model)]
     quote = db.ops.quote_name
-    defaults = {f.name: f.get_default() for f in fields if f.name not in rows[0]}
+    defaults = {f.name: f.get_db_prep_save(f.get_default(), db) for f in fields if f.name not in rows[0]}
     columns = ", ".join(quote(f.column) for f in fields)
     by_name = {f.name: f for f in fields}
     targets = ", ".join(quote(by_name[name].column) for name in conflict)
@@ -128,7 +128,7 @@ def _upsert(
         f"ON CONFLICT ({targets}) DO UPDATE SET {changes}"
     )
     params = [
-        [f.get_db_prep_save(row[f.name] if f.name in row else defaults[f.name], db) for f in fields] for row in rows
+        [f.get_db_prep_save(row[f.name], db) if f.name in row else defaults[f.name] for f in fields] for row in rows
     ]
     with db.cursor() as cursor:
         cursor.executemany(sql, params)
@@ -259,6 +259,7 @@ def invoice_record(
     party_id: str,
     products: dict[int, str],
     variants: dict[int, str],
+    status_labels: dict[str, str],
 ) -> r.Order:
     """One invoice (a row of INVOICE_FIELDS and its rows of LINE_FIELDS) as the order 1C receives."""
     created = timezone.localtime(row["created_at"])
@@ -267,7 +268,7 @@ def invoice_record(
     with_vat = vat_mode != VatMode.WITHOUT
     status = str(row["status"])
     requisites = {
-        "Статус заказа": str(InvoiceStatus(status).label),
+        "Статус заказа": status_labels.get(status, status),
         "Статуса заказа ИД": status,
         "Метод оплаты": PAYMENT_METHOD,
         "Заказ оплачен": "true" if status == InvoiceStatus.PAID else "false",
@@ -296,26 +297,23 @@ def invoice_record(
 
 
 def _chunks(connection: Connection) -> Iterator[tuple[list[Row], dict[int, list[Row]]]]:
-    """Keyset chunks of pending invoices as rows, with their lines (one query each per chunk)."""
-    base = pending_invoices(connection).order_by("pk").values(*INVOICE_FIELDS)
-    last = 0
-    while True:
-        chunk = list(base.filter(pk__gt=last)[:CHUNK])
-        if not chunk:
-            return
+    """Chunks of pending invoices as rows, with their lines. Which invoices are pending is decided once (one
+    scan, only their ids kept); each chunk is then two queries by primary key."""
+    pending = list(pending_invoices(connection).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pending), CHUNK):
+        ids = pending[start : start + CHUNK]
+        chunk = list(Invoice.objects.filter(pk__in=ids).order_by("pk").values(*INVOICE_FIELDS))
         lines: dict[int, list[Row]] = {row["pk"]: [] for row in chunk}
         for line in (
-            InvoiceLine.objects.filter(invoice_id__in=list(lines))
-            .order_by("invoice_id", "position")
-            .values(*LINE_FIELDS)
+            InvoiceLine.objects.filter(invoice_id__in=ids).order_by("invoice_id", "position").values(*LINE_FIELDS)
         ):
             lines[line["invoice_id"]].append(line)
         yield chunk, lines
-        last = chunk[-1]["pk"]
 
 
 def export_records(connection: Connection, session: ExchangeSession) -> Iterator[r.Order]:
     """The pending invoices as Order records, chunk by chunk; each chunk is marked as offered in `session`."""
+    labels = {str(value): str(label) for value, label in InvoiceStatus.choices}
     for chunk, lines in _chunks(connection):
         with transaction.atomic():
             order_ids = _order_ids(connection, [row["pk"] for row in chunk])
@@ -338,6 +336,7 @@ def export_records(connection: Connection, session: ExchangeSession) -> Iterator
                 party_id=parties.get(row["counterparty_id"]) or f"sdelka-{row['counterparty_id']}",
                 products=products,
                 variants=variants,
+                status_labels=labels,
             )
 
 
