@@ -18,18 +18,20 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from sdelka.catalog import models as catalog
 from sdelka.core.models import Currency
 from sdelka.core.vat import VatRate
 
+from . import bulk
 from . import records as r
 from .models import Connection, EventLevel, ExchangeEvent, ExchangeRun, ExternalRef, ProductImage, RefKind
 from .services import printable
@@ -37,7 +39,7 @@ from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 TOTAL_WAREHOUSE_ID = "__total__"  # ExternalRef id of the per-connection warehouse that holds total-only stock
 DEFAULT_UNIT_CODE = "796"
 M = TypeVar("M", bound=models.Model)
@@ -63,6 +65,27 @@ class Counts:
     @property
     def done(self) -> int:
         return self.created + self.updated + self.unchanged + self.skipped + self.failed
+
+
+class _Ref(NamedTuple):
+    pk: int
+    object_id: int
+    content_hash: str
+
+
+_REF_COLUMNS = (
+    "connection_id",
+    "kind",
+    "external_id",
+    "code",
+    "content_type_id",
+    "object_id",
+    "content_hash",
+    "version",
+    "seen_run_id",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass
@@ -127,6 +150,9 @@ class Applier:
         self._units: dict[str, int] | None = None
         self._currencies: set[str] | None = None
         self._warned: set[str] = set()
+        # 1C id → our pk of what the current batch resolved or wrote (cleared per batch: memory stays bounded).
+        self._memo: dict[tuple[str, str], int] = {}
+        self._warehouse_set: set[int] | None = None
 
     # --- journal ---
 
@@ -178,6 +204,7 @@ class Applier:
         return self.outcome
 
     def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
+        self._memo = {}
         by_type: dict[type, list[Any]] = defaultdict(list)
         for record in batch:
             if isinstance(record, r.Package):
@@ -230,14 +257,19 @@ class Applier:
             self._content_types[model] = ContentType.objects.get_for_model(model)
         return self._content_types[model]
 
-    def refs(self, kind: str, external_ids: Iterable[str]) -> dict[str, ExternalRef]:
+    def refs(self, kind: str, external_ids: Iterable[str]) -> dict[str, _Ref]:
+        """The stored refs of these 1C ids (one query; plain tuples, no model instances)."""
         ids = list(set(external_ids))
         if not ids:
             return {}
-        return {
-            ref.external_id: ref
-            for ref in ExternalRef.objects.filter(connection=self.connection, kind=kind, external_id__in=ids)
-        }
+        rows = ExternalRef.objects.filter(connection=self.connection, kind=kind, external_id__in=ids).values_list(
+            "external_id", "pk", "object_id", "content_hash"
+        )
+        found = {ext: _Ref(pk, object_id, content_hash) for ext, pk, object_id, content_hash in rows}
+        memo = self._memo
+        for ext, ref in found.items():
+            memo[(kind, ext)] = ref.object_id
+        return found
 
     def upsert(
         self,
@@ -249,41 +281,49 @@ class Applier:
         natural_key: Callable[[dict[str, Any]], Hashable | None] | None = None,
         natural_lookup: Callable[[list[Hashable]], dict[Hashable, int]] | None = None,
     ) -> dict[str, int]:
-        """Create or update one object per item; returns external id → our pk for every item."""
+        """Create or update one object per item; returns external id → our pk for every item.
+
+        An item whose ref carries the same content hash is unchanged: only its existence is checked (one
+        query for the batch) and its ref marked as seen; objects are loaded only for items that changed.
+        """
         unique: dict[str, _Item] = {}
         for item in items:
             unique[item.external_id] = item  # the last of duplicates wins
         refs = self.refs(kind, unique)
-        objects = model._default_manager.in_bulk([ref.object_id for ref in refs.values()])
+        manager = model._default_manager
+        same = {ext: ref for ext, ref in refs.items() if ref.content_hash == unique[ext].hash}
+        alive = set(manager.filter(pk__in=[ref.object_id for ref in same.values()]).values_list("pk", flat=True))
+        result: dict[str, int] = {}
+        unchanged_refs: list[int] = []
+        for ext, same_ref in same.items():
+            if same_ref.object_id in alive:
+                counts.unchanged += 1
+                unchanged_refs.append(same_ref.pk)
+                result[ext] = same_ref.object_id
+        pending = {ext: item for ext, item in unique.items() if ext not in result}
+        objects = manager.in_bulk([refs[ext].object_id for ext in pending if ext in refs]) if pending else {}
         natural: dict[Hashable, int] = {}
-        if natural_key is not None and natural_lookup is not None:
+        if pending and natural_key is not None and natural_lookup is not None:
             keys = [
                 natural_key(item.fields)
-                for ext, item in unique.items()
+                for ext, item in pending.items()
                 if refs.get(ext) is None or refs[ext].object_id not in objects
             ]
             wanted = [key for key in keys if key is not None]
             natural = natural_lookup(wanted) if wanted else {}
             missing = [pk for pk in natural.values() if pk not in objects]
             if missing:
-                objects.update(model._default_manager.in_bulk(missing))
+                objects.update(manager.in_bulk(missing))
 
-        result: dict[str, int] = {}
         to_create: list[M] = []
         created_for: dict[str, M] = {}
         new_by_key: dict[Hashable, M] = {}
         to_update: dict[int, M] = {}
         update_fields: set[str] = set()
-        unchanged_refs: list[int] = []
-        ref_writes: list[tuple[str, _Item, ExternalRef | None]] = []
-        for ext, item in unique.items():
-            ref = refs.get(ext)
+        ref_writes: list[tuple[str, _Item, _Ref | None]] = []
+        for ext, item in pending.items():
+            ref: _Ref | None = refs.get(ext)
             obj = objects.get(ref.object_id) if ref is not None else None
-            if ref is not None and obj is not None and ref.content_hash == item.hash:
-                counts.unchanged += 1
-                unchanged_refs.append(ref.pk)
-                result[ext] = obj.pk
-                continue
             if obj is None and natural_key is not None:
                 key = natural_key(item.fields)
                 if key is not None and key in natural:
@@ -319,47 +359,68 @@ class Applier:
                 result[ext] = obj.pk
             ref_writes.append((ext, item, ref))
 
-        if to_create:
-            model._default_manager.bulk_create(to_create)
+        bulk.insert_objects(model, to_create)
         for ext, obj in created_for.items():
             result[ext] = obj.pk
         if to_update and update_fields:
-            model._default_manager.bulk_update(list(to_update.values()), sorted(update_fields))
+            self._update_objects(model, list(to_update.values()), sorted(update_fields))
         if unchanged_refs:
             ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
-        content_type = self._content_type(model)
-        new_refs: list[ExternalRef] = []
-        changed_refs: list[ExternalRef] = []
-        for ext, item, ref in ref_writes:
-            if ref is None:
+        content_type_id = self._content_type(model).pk
+        now = timezone.now()
+        new_refs: list[tuple[Any, ...]] = []
+        changed_refs: list[tuple[Any, ...]] = []
+        for ext, item, written in ref_writes:
+            self._memo[(kind, ext)] = result[ext]
+            if written is None:
                 new_refs.append(
-                    ExternalRef(
-                        connection=self.connection,
-                        kind=kind,
-                        external_id=ext,
-                        content_type=content_type,
-                        object_id=result[ext],
-                        content_hash=item.hash,
-                        version=item.version[:100],
-                        seen_run=self.run,
+                    (
+                        self.connection.pk,
+                        kind,
+                        ext,
+                        "",
+                        content_type_id,
+                        result[ext],
+                        item.hash,
+                        item.version[:100],
+                        self.run.pk,
+                        now,
+                        now,
                     )
                 )
             else:
-                ref.object_id = result[ext]
-                ref.content_hash = item.hash
-                ref.version = item.version[:100]
-                ref.seen_run = self.run
-                changed_refs.append(ref)
-        if new_refs:
-            ExternalRef.objects.bulk_create(new_refs)
-        if changed_refs:
-            ExternalRef.objects.bulk_update(
-                changed_refs, ["object_id", "content_hash", "version", "seen_run", "updated_at"]
-            )
+                changed_refs.append((written.pk, result[ext], item.hash, item.version[:100], self.run.pk, now))
+        bulk.insert_rows(ExternalRef, _REF_COLUMNS, new_refs)
+        bulk.update_rows(
+            ExternalRef, ["object_id", "content_hash", "version", "seen_run_id", "updated_at"], changed_refs
+        )
         return result
 
+    @staticmethod
+    def _update_objects(model: type[M], objects: list[M], names: list[str]) -> None:
+        """Write `names` of changed objects (auto_now fields such as updated_at refreshed too)."""
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if f.name in names or f.attname in names or getattr(f, "auto_now", False)
+        ]
+        rows = [(obj.pk, *(f.pre_save(obj, False) for f in fields)) for obj in objects]
+        bulk.update_rows(model, [f.attname for f in fields], rows)
+
     def resolve(self, kind: str, external_ids: Iterable[str]) -> dict[str, int]:
-        return {ext: ref.object_id for ext, ref in self.refs(kind, external_ids).items()}
+        """1C id → our pk; what this batch already resolved or wrote is not asked again."""
+        memo = self._memo
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        for ext in set(external_ids):
+            pk = memo.get((kind, ext))
+            if pk is None:
+                missing.append(ext)
+            else:
+                found[ext] = pk
+        if missing:
+            found.update({ext: ref.object_id for ext, ref in self.refs(kind, missing).items()})
+        return found
 
     # --- units ---
 
@@ -498,6 +559,7 @@ class Applier:
         )
 
     def _warehouses(self, warehouses: list[r.Warehouse], counts: Counts) -> None:
+        self._warehouse_set = None
         items = [
             _Item(
                 w.id,
@@ -593,14 +655,7 @@ class Applier:
         option_values = dict(
             catalog.PropertyOption.objects.filter(pk__in=option_pks.values()).values_list("pk", "value")
         )
-        product_pks = [result[p.id] for p in wanted]
-        existing = {
-            (row.product_id, row.property_id): row
-            for row in catalog.ProductPropertyValue.objects.filter(product_id__in=product_pks)
-        }
-        create: list[catalog.ProductPropertyValue] = []
-        update: list[catalog.ProductPropertyValue] = []
-        clear: list[int] = []
+        desired: dict[tuple[int, int], str] = {}  # the last value wins when a product comes twice
         for p in wanted:
             product_pk = result[p.id]
             for pid, raw in p.property_values.items():
@@ -616,24 +671,29 @@ class Applier:
                     )
                     continue
                 option_pk = option_pks.get(f"{pid}/{raw}")
-                value = (option_values.get(option_pk, raw) if option_pk else raw)[:1000]
-                row = existing.get((product_pk, prop_pk))
-                if not value:
-                    if row is not None:
-                        clear.append(row.pk)
-                elif row is None:
-                    row = catalog.ProductPropertyValue(product_id=product_pk, property_id=prop_pk, value=value)
-                    existing[(product_pk, prop_pk)] = row
-                    create.append(row)
-                elif row.value != value:
-                    row.value = value
-                    update.append(row)
-        if create:
-            catalog.ProductPropertyValue.objects.bulk_create(create)
-        if update:
-            catalog.ProductPropertyValue.objects.bulk_update(update, ["value"])
+                desired[(product_pk, prop_pk)] = (option_values.get(option_pk, raw) if option_pk else raw)[:1000]
+        existing = {
+            (product, prop): (pk, value)
+            for pk, product, prop, value in catalog.ProductPropertyValue.objects.filter(
+                product_id__in={key[0] for key in desired}
+            ).values_list("pk", "product_id", "property_id", "value")
+        }
+        create: list[tuple[int, int, str]] = []
+        update: list[tuple[int, str]] = []
+        clear: list[int] = []
+        for key, value in desired.items():
+            row = existing.get(key)
+            if not value:
+                if row is not None:
+                    clear.append(row[0])
+            elif row is None:
+                create.append((*key, value))
+            elif row[1] != value:
+                update.append((row[0], value))
         if clear:
             catalog.ProductPropertyValue.objects.filter(pk__in=clear).delete()
+        bulk.insert_rows(catalog.ProductPropertyValue, ("product_id", "property_id", "value"), create)
+        bulk.update_rows(catalog.ProductPropertyValue, ("value",), update)
 
     def _images(self, products: list[r.Product], result: dict[str, int]) -> None:
         assert self.folder is not None
@@ -727,13 +787,15 @@ class Applier:
     def _prices(self, prices: list[r.Price], counts: Counts) -> None:
         products, variants = self._offers(prices, counts)
         types = self.resolve(RefKind.PRICE_TYPE, {p.price_type_id for p in prices})
-        existing = {
-            (row.price_type_id, row.product_id, row.variant_id): row
-            for row in catalog.Price.objects.filter(product_id__in=set(products.values()))
+        existing: dict[tuple[int, int, int | None], tuple[int, Decimal]] = {
+            (price_type, product, variant): (pk, value)
+            for pk, price_type, product, variant, value in catalog.Price.objects.filter(
+                product_id__in=set(products.values())
+            ).values_list("pk", "price_type_id", "product_id", "variant_id", "value")
         }
         wanted: dict[tuple[int, int, int | None], Decimal] = {}
-        create: dict[tuple[int, int, int | None], catalog.Price] = {}
-        update: dict[int, catalog.Price] = {}
+        create: list[tuple[Any, ...]] = []
+        update: list[tuple[Any, ...]] = []
         for price in prices:
             target = self._target(price, products, variants, counts, "price")
             if target is None:
@@ -761,21 +823,29 @@ class Applier:
                 continue
             # The same offer and price type twice in a file (one price per unit): the last one wins.
             wanted[(price_type, *target)] = price.value.quantize(Decimal("0.01"))
+        now = timezone.now()
         for key, value in wanted.items():
             row = existing.get(key)
             if row is None:
                 counts.created += 1
-                create[key] = catalog.Price(price_type_id=key[0], product_id=key[1], variant_id=key[2], value=value)
-            elif row.value != value:
-                row.value = value
-                update[row.pk] = row
+                create.append((*key, value, now))
+            elif row[1] != value:
+                update.append((row[0], value, now))
                 counts.updated += 1
             else:
                 counts.unchanged += 1
-        if create:
-            catalog.Price.objects.bulk_create(list(create.values()))
-        if update:
-            catalog.Price.objects.bulk_update(list(update.values()), ["value", "updated_at"])
+        bulk.insert_rows(catalog.Price, ("price_type_id", "product_id", "variant_id", "value", "updated_at"), create)
+        bulk.update_rows(catalog.Price, ("value", "updated_at"), update)
+
+    def _base_warehouses(self) -> set[int]:
+        """Our warehouses that belong to this base (asked once per run; warehouse records reset it)."""
+        if self._warehouse_set is None:
+            self._warehouse_set = set(
+                ExternalRef.objects.filter(connection=self.connection, kind=RefKind.WAREHOUSE).values_list(
+                    "object_id", flat=True
+                )
+            )
+        return self._warehouse_set
 
     def _total_warehouse(self) -> int:
         ref = self.resolve(RefKind.WAREHOUSE, [TOTAL_WAREHOUSE_ID]).get(TOTAL_WAREHOUSE_ID)
@@ -791,6 +861,7 @@ class Applier:
             object_id=warehouse.pk,
             seen_run=self.run,
         )
+        self._memo[(RefKind.WAREHOUSE, TOTAL_WAREHOUSE_ID)] = warehouse.pk
         return warehouse.pk
 
     def _stock(self, stocks: list[r.Stock], counts: Counts) -> None:
@@ -798,11 +869,7 @@ class Applier:
         and an offer with only a total keeps it in the base's "total" warehouse."""
         products, variants = self._offers(stocks, counts)
         warehouses = self.resolve(RefKind.WAREHOUSE, {s.warehouse_id for s in stocks if s.warehouse_id})
-        base_warehouses = set(
-            ExternalRef.objects.filter(connection=self.connection, kind=RefKind.WAREHOUSE).values_list(
-                "object_id", flat=True
-            )
-        )
+        base_warehouses = self._base_warehouses()
         per_offer: dict[tuple[int, int | None], dict[int, Decimal]] = defaultdict(dict)
         totals: dict[tuple[int, int | None], Decimal] = {}
         for stock in stocks:
@@ -835,39 +902,34 @@ class Applier:
                 counts.unchanged += 1  # the total of an offer with per-warehouse stock is their sum
         if not per_offer:
             return
-        existing: dict[tuple[int, int | None], dict[int, catalog.StockLevel]] = defaultdict(dict)
-        for row in catalog.StockLevel.objects.filter(
+        existing: dict[tuple[int, int | None], dict[int, tuple[int, Decimal]]] = defaultdict(dict)
+        for pk, product, variant, warehouse, stored in catalog.StockLevel.objects.filter(
             product_id__in={t[0] for t in per_offer}, warehouse_id__in=base_warehouses
-        ):
-            existing[(row.product_id, row.variant_id)][row.warehouse_id] = row
-        create: list[catalog.StockLevel] = []
-        update: list[catalog.StockLevel] = []
+        ).values_list("pk", "product_id", "variant_id", "warehouse_id", "quantity"):
+            existing[(product, variant)][warehouse] = (pk, stored)
+        create: list[tuple[Any, ...]] = []
+        update: list[tuple[Any, ...]] = []
+        now = timezone.now()
         for target, levels in per_offer.items():
             rows = existing.get(target, {})
             for warehouse, quantity in levels.items():
                 level = rows.get(warehouse)
                 quantity = quantity.quantize(Decimal("0.001"))
                 if level is None:
-                    create.append(
-                        catalog.StockLevel(
-                            warehouse_id=warehouse, product_id=target[0], variant_id=target[1], quantity=quantity
-                        )
-                    )
+                    create.append((warehouse, target[0], target[1], quantity, now))
                     counts.created += 1
-                elif level.quantity != quantity:
-                    level.quantity = quantity
-                    update.append(level)
+                elif level[1] != quantity:
+                    update.append((level[0], quantity, now))
                     counts.updated += 1
                 else:
                     counts.unchanged += 1
-            for warehouse, row in rows.items():
-                if warehouse not in levels and row.quantity != 0:
-                    row.quantity = Decimal(0)
-                    update.append(row)
-        if create:
-            catalog.StockLevel.objects.bulk_create(create)
-        if update:
-            catalog.StockLevel.objects.bulk_update(update, ["quantity", "updated_at"])
+            for warehouse, (pk, stored) in rows.items():
+                if warehouse not in levels and stored != 0:
+                    update.append((pk, Decimal(0), now))
+        bulk.insert_rows(
+            catalog.StockLevel, ("warehouse_id", "product_id", "variant_id", "quantity", "updated_at"), create
+        )
+        bulk.update_rows(catalog.StockLevel, ("quantity", "updated_at"), update)
 
 
 def apply_records(

@@ -222,12 +222,20 @@ def safe_iterparse(
             _check_docinfo(root)
 
 
+_LOCAL_NAMES: dict[object, str] = {}
+_LOCAL_NAMES_MAX = 4096  # a hostile file with endless distinct tags must not grow the cache without end
+
+
 def local_name(element: etree._Element) -> str:
-    """The tag without its namespace (``{urn:1C.ru:commerceml_2}Товар`` → ``Товар``)."""
+    """The tag without its namespace (``{urn:1C.ru:commerceml_2}Товар`` → ``Товар``). Called for every
+    element a reader looks at, so the answer per tag is cached."""
     tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        if len(_LOCAL_NAMES) < _LOCAL_NAMES_MAX:
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 def release(element: etree._Element) -> None:

@@ -1,0 +1,169 @@
+"""Bulk writes for the apply engine: COPY on PostgreSQL, executemany elsewhere; no model instance per row.
+
+`insert_rows` and `update_rows` take plain tuples in the order of the column names given (attribute names
+such as ``product_id``); values are prepared by the model's fields, so Decimal, JSON, aware datetimes and
+booleans are stored exactly as the ORM would. `insert_objects` creates model instances and sets their
+primary keys. On PostgreSQL rows go through ``COPY … FROM STDIN`` (ids reserved from the table's sequence
+first when the caller needs them; on SQLite the write lock the transaction holds makes the next ids
+known); updates go through a temporary table and one ``UPDATE … FROM``.
+Everything runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+M = TypeVar("M", bound=models.Model)
+
+# Below this many rows the ORM's statements are cheaper than a COPY round trip.
+COPY_THRESHOLD = 50
+_SQLITE_CHUNK = 500
+
+
+def uses_copy(count: int) -> bool:
+    return connection.vendor == "postgresql" and count >= COPY_THRESHOLD
+
+
+def _fields(model: type[models.Model], columns: Sequence[str]) -> list[models.Field[Any, Any]]:
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    return [by_attname[name] for name in columns]
+
+
+# Values of these fields reach both drivers as they are (ints, str, bool, Decimal, None): no per-value prep.
+_PASS_THROUGH = (
+    models.AutoField,
+    models.BigAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.SmallIntegerField,
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.DecimalField,
+    models.ForeignKey,
+)
+
+
+def _prepare(fields: list[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows as the driver takes them; only fields that need it (datetimes, JSON) go through the ORM's prep."""
+    db = connections[DEFAULT_DB_ALIAS]  # resolved once: the `connection` proxy costs a lookup per access
+    special = [
+        (index, field.get_db_prep_save)
+        for index, field in enumerate(fields)
+        if not isinstance(field, _PASS_THROUGH) or (isinstance(field, models.ForeignKey) and not _plain_key(field))
+    ]
+    if not special:
+        return [tuple(row) for row in rows]
+    prepared = []
+    for row in rows:
+        values = list(row)
+        for index, prep in special:
+            values[index] = prep(values[index], db)
+        prepared.append(tuple(values))
+    return prepared
+
+
+def _plain_key(field: models.ForeignKey[Any, Any]) -> bool:
+    return isinstance(field.target_field, _PASS_THROUGH)
+
+
+def _quoted(model: type[models.Model], fields: list[models.Field[Any, Any]]) -> tuple[str, str]:
+    quote = connection.ops.quote_name
+    return quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+
+
+def _copy(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def reserve_ids(model: type[models.Model], count: int) -> list[int] | None:
+    """`count` new primary keys: from the table's sequence on PostgreSQL; on SQLite the ones after the
+    highest ever used (safe because the caller's transaction holds SQLite's write lock); None elsewhere."""
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, count]
+            )
+            return [row[0] for row in cursor.fetchall()]
+        if connection.vendor == "sqlite" and connection.in_atomic_block:
+            quote = connection.ops.quote_name
+            cursor.execute(
+                f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+                f"coalesce((SELECT max({quote(pk)}) FROM {quote(table)}), 0))",
+                [table],
+            )
+            last = int(cursor.fetchone()[0])
+            return list(range(last + 1, last + count + 1))
+    return None
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT `rows` (tuples in the order of `columns`); without the pk among them, the database picks it."""
+    if not rows:
+        return
+    fields = _fields(model, columns)
+    prepared = _prepare(fields, rows)
+    table, names = _quoted(model, fields)
+    if uses_copy(len(prepared)):
+        _copy(table, names, prepared)
+        return
+    marks = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(prepared), _SQLITE_CHUNK):
+            cursor.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared[start : start + _SQLITE_CHUNK]
+            )
+
+
+def insert_objects(model: type[M], objects: list[M]) -> None:
+    """Create `objects` and set their primary keys: ids are reserved first, then the rows go in by COPY
+    (PostgreSQL) or executemany (SQLite); elsewhere, and for a handful of rows, bulk_create."""
+    if not objects:
+        return
+    ids = reserve_ids(model, len(objects)) if len(objects) >= COPY_THRESHOLD else None
+    if ids is None:
+        model._default_manager.bulk_create(objects)
+        return
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+    fields = list(model._meta.concrete_fields)
+    insert_rows(model, [f.attname for f in fields], [tuple(f.pre_save(obj, True) for f in fields) for obj in objects])
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """UPDATE by primary key: each row is (pk, value of columns[0], value of columns[1], …)."""
+    if not rows:
+        return
+    fields = _fields(model, [model._meta.pk.attname, *columns])
+    prepared = _prepare(fields, rows)
+    table, _names = _quoted(model, fields)
+    quote = connection.ops.quote_name
+    pk = quote(fields[0].column)
+    targets = [quote(f.column) for f in fields[1:]]
+    if uses_copy(len(prepared)):
+        temp = quote(f"sdelka_upd_{model._meta.db_table}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+            columns = ", ".join([pk, *targets])
+            cursor.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")
+            _copy(temp, columns, prepared)
+            assignments = ", ".join(f"{name} = s.{name}" for name in targets)
+            cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {temp} AS s WHERE t.{pk} = s.{pk}")
+            cursor.execute(f"DROP TABLE {temp}")
+        return
+    assignments = ", ".join(f"{name} = %s" for name in targets)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [(*row[1:], row[0]) for row in prepared]
+        )
