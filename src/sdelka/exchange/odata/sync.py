@@ -25,7 +25,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,9 +44,10 @@ from sdelka.exchange.models import (
 )
 from sdelka.exchange.services import finish_run, printable
 
+from . import values as v
 from .client import Attempt, ODataClient, ODataError
 from .models import MappingRule, OnRecordError, OnRuleError, SyncTask
-from .rules import Mapped, map_row, select_fields
+from .rules import Mapped, external_id, map_row, select_fields
 from .targets import TARGETS, Target
 
 STALE_AFTER = timedelta(minutes=30)
@@ -357,42 +358,54 @@ class Syncer:
         """Objects found by natural key and not linked to another 1C object of this base."""
         if not target.natural_key or not keys:
             return {}
-        query = Q()
-        for key in keys:
-            query |= Q(**dict(zip(target.natural_key, key, strict=True)))
+        wanted = set(keys)
+        first = target.natural_key[0]
         found: dict[tuple[Any, ...], list[int]] = {}
-        for row in target.model._default_manager.filter(query).values("pk", *target.natural_key):
-            found.setdefault(tuple(row[name] for name in target.natural_key), []).append(row["pk"])
+        # One indexed `IN` on the first key field; the rest is matched here (an OR of pairs is slow to build).
+        rows = target.model._default_manager.filter(**{f"{first}__in": {key[0] for key in wanted}})
+        for row in rows.values("pk", *target.natural_key):
+            key = tuple(row[name] for name in target.natural_key)
+            if key in wanted:
+                found.setdefault(key, []).append(row["pk"])
         return {key: pks[0] for key, pks in found.items() if len(pks) == 1}
 
     def _page(self, rule: MappingRule, target: Target, rows: list[dict[str, Any]], outcome: RuleResult,
               next_offset: int) -> bool:  # fmt: skip
         """Decide and (unless dry) write one page; True when the task says to skip the rest of the rule."""
         model = target.model
-        mapped = [map_row(rule, target, row) for row in rows]
-        refs = {
-            ref.external_id: ref
-            for ref in ExternalRef.objects.filter(
-                connection=self.connection, kind=target.ref_kind, external_id__in=[m.external_id for m in mapped]
-            )
+        keyed = [(external_id(rule, row), v.text(row.get("DataVersion")), row) for row in rows]
+        refs: dict[str, tuple[int, int, str]] = {
+            ext: (pk, object_id, version)
+            for ext, pk, object_id, version in ExternalRef.objects.filter(
+                connection=self.connection, kind=target.ref_kind, external_id__in=[ext for ext, _v, _r in keyed]
+            ).values_list("external_id", "pk", "object_id", "version")
         }
-        objects = model._default_manager.in_bulk([ref.object_id for ref in refs.values()])
+        # Same DataVersion as stored (and the object still exists): unchanged, not even mapped.
+        same = {ext: refs[ext] for ext, version, _row in keyed if version and ext in refs and refs[ext][2] == version}
+        alive = set(
+            model._default_manager.filter(pk__in=[ref[1] for ref in same.values()]).values_list("pk", flat=True)
+        )
+        unchanged_refs: list[int] = []
+        changed_rows = []
+        for ext, _version, row in keyed:
+            known = same.get(ext)
+            if known is not None and known[1] in alive:
+                unchanged_refs.append(known[0])
+                outcome.count(Change("unchanged", ext, ""), keep=False)
+            else:
+                changed_rows.append(row)
+        mapped = [map_row(rule, target, row) for row in changed_rows]
+        objects = model._default_manager.in_bulk([refs[m.external_id][1] for m in mapped if m.external_id in refs])
         onec_field = {pair["sdelka"]: pair.get("onec", "") for pair in rule.fields}
         resolved = self._resolve(target, mapped)
         defaults = target.defaults()
 
         decisions: list[tuple[Change, Mapped, models.Model | None, dict[str, Any]]] = []
-        unchanged_refs: list[int] = []
         need_natural: list[tuple[Mapped, tuple[Any, ...]]] = []
         for item in mapped:
-            ref = refs.get(item.external_id)
-            obj = objects.get(ref.object_id) if ref is not None else None
+            known = refs.get(item.external_id)
+            obj = objects.get(known[1]) if known is not None else None
             label = target.label(item.values) or item.external_id
-            if obj is not None and ref is not None and item.version and ref.version == item.version:
-                change = Change("unchanged", item.external_id, label)
-                unchanged_refs.append(ref.pk)
-                outcome.count(change, keep=False)
-                continue
             values = dict(item.values)
             for name, guid in item.refs.items():
                 spec = target.fields[name]
