@@ -33,9 +33,9 @@ from ..models import (
     Route,
     RunStatus,
 )
-from .precheck import precheck
 from ..services import finish_run, log_event, printable
 from ..storage import ArchiveRefused, RunFolder, UnsafeName, extension_of, is_zip_name, safe_relative_name, unpack_zip
+from .precheck import precheck
 from .session import (
     COOKIE_NAME,
     STUCK_IMPORT,
