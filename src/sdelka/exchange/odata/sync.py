@@ -47,6 +47,7 @@ from sdelka.exchange.services import finish_run, printable
 from . import values as v
 from .client import Attempt, ODataClient, ODataError
 from .models import MappingRule, OnRecordError, OnRuleError, SyncTask
+from .push import push_rule
 from .rules import Mapped, external_id, map_row, select_fields
 from .targets import TARGETS, Target
 
@@ -261,11 +262,11 @@ class Syncer:
                     continue
                 outcome = RuleResult(rule.name, rule.entity_set)
                 self.result.rules.append(outcome)
-                if rule.direction == Direction.OUT:
-                    self.event(EventLevel.INFO, _("Rule %(rule)s only writes to 1C; skipped.") % {"rule": rule.name})
-                    continue
                 try:
-                    self._rule(rule, outcome, start_skip if index == start_index else 0)
+                    if rule.direction == Direction.OUT:
+                        push_rule(self, rule, outcome)
+                    else:
+                        self._rule(rule, outcome, start_skip if index == start_index else 0)
                 except ODataError as exc:
                     failed = True
                     outcome.error = str(exc)
@@ -309,6 +310,13 @@ class Syncer:
         if self.run is None:
             return
         self.flush()
+        ExchangeRun.objects.filter(pk=self.run.pk).update(
+            created=totals["created"],
+            updated=totals["updated"],
+            unchanged=totals["unchanged"],
+            skipped=totals["skipped"],
+            failed=totals["refused"],
+        )
         if not failed:
             SyncTask.objects.filter(pk=self.task.pk).update(checkpoint={})
         finish_run(run=self.run, status=self.result.status, message=self.result.message)
