@@ -274,3 +274,7 @@ LOGGING = {
 # --- Sdelka ---------------------------------------------------------------------------------------
 
 SDELKA_REMINDER_LOOKAHEAD_MINUTES = int(os.environ.get("SDELKA_REMINDER_LOOKAHEAD_MINUTES", "0"))
+# Payment reminders (sales.reminders): days before / after an invoice's due date, comma-separated.
+SDELKA_REMINDER_DAYS_BEFORE = [int(d) for d in os.environ.get("SDELKA_REMINDER_DAYS_BEFORE", "3").split(",") if d]
+SDELKA_REMINDER_DAYS_AFTER = [int(d) for d in os.environ.get("SDELKA_REMINDER_DAYS_AFTER", "1,7").split(",") if d]
+SDELKA_REMINDER_EMAIL_CLIENTS = os.environ.get("SDELKA_REMINDER_EMAIL_CLIENTS", "0").lower() in {"1", "true", "yes"}

@@ -23,7 +23,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from sdelka.activities.models import Notification
 from sdelka.core.requisites import validate_account_against_bik
@@ -40,6 +39,7 @@ from sdelka.sales.models import (
     PaymentSource,
 )
 
+from ..bulk import insert_objects, update_rows
 from ..models import (
     BankDocument,
     BankDocumentStatus,
@@ -62,6 +62,7 @@ DEFAULT_CONNECTION_NAME = "Bank statements"
 CHUNK = 900  # ids per IN (...) query: under SQLite's variable limit
 BATCH = 1000
 MAX_WARNING_EVENTS = 200
+SUMMARY_AFTER = 10  # invoices of one manager paid by one statement before notifications become a summary
 OPEN_STATUSES = list(OPEN_INVOICE_STATUSES)  # invoices a payment may settle
 CURRENCY_BY_ACCOUNT_CODE = {"810": "RUB", "643": "RUB", "840": "USD", "978": "EUR", "156": "CNY"}
 T = TypeVar("T")
@@ -493,8 +494,8 @@ class _Import:
             )
             entry.payment = payment
             payments.append(payment)
-        if payments:
-            bulk_create_with_history(payments, Payment, batch_size=BATCH, default_user=self.user)
+        insert_objects(Payment, payments)
+        _history(Payment, payments, self.user, created=True)
         self.result.payments = [p.pk for p in payments]
 
     def _allocate(self, entries: list[_Entry]) -> dict[int, list[tuple[Payment, Decimal]]]:
@@ -505,7 +506,7 @@ class _Import:
             for invoice, amount in entry.decision.allocations:
                 allocations.append(PaymentAllocation(payment=entry.payment, invoice_id=invoice.id, amount=amount))
                 by_invoice[invoice.id].append((entry.payment, amount))
-        PaymentAllocation.objects.bulk_create(allocations, batch_size=BATCH)
+        insert_objects(PaymentAllocation, allocations)
         return by_invoice
 
     def _update_invoices(
@@ -524,9 +525,10 @@ class _Import:
             invoice.paid_amount += added
             invoice.status = InvoiceStatus.PAID if invoice.paid_amount >= invoice.total else InvoiceStatus.PARTLY_PAID
             invoice.updated_at = now
-        bulk_update_with_history(
-            invoices, Invoice, ["paid_amount", "status", "updated_at"], batch_size=BATCH, default_user=self.user
+        update_rows(
+            Invoice, ["paid_amount", "status", "updated_at"], [(i.pk, i.paid_amount, i.status, now) for i in invoices]
         )
+        _history(Invoice, invoices, self.user, created=False)
         self.invoices = {i.pk: i for i in invoices}
 
     def _store_documents(self, entries: list[_Entry]) -> None:
@@ -558,21 +560,54 @@ class _Import:
                     counterparty_inn=entry.other.inn[:12],
                     party=entry.other.requisites,
                     purpose=doc.purpose,
-                    fields=doc.fields,
+                    fields={k: v for k, v in doc.fields.items() if v},
                     payment=entry.payment,
                     status=status,
                     reason=reason,
                     candidates=decision.candidates if decision is not None else [],
                 )
             )
-        BankDocument.objects.bulk_create(rows, batch_size=BATCH)
+        insert_objects(BankDocument, rows)
 
     def _notify(self, touched: dict[int, OpenInvoice], allocations: dict[int, list[tuple[Payment, Decimal]]]) -> None:
-        notifications = [
-            payment_notification(self.invoices[pk], sum((a for _p, a in allocations[pk]), Decimal("0.00")))
-            for pk in sorted(touched)
-        ]
-        Notification.objects.bulk_create(notifications, batch_size=BATCH)
+        """One notification per invoice; a manager with many invoices paid by one statement gets one summary."""
+        by_owner: dict[int, list[Invoice]] = defaultdict(list)
+        for pk in sorted(touched):
+            by_owner[self.invoices[pk].owner_id].append(self.invoices[pk])
+        notifications = []
+        for owner_id, invoices in by_owner.items():
+            if len(invoices) <= SUMMARY_AFTER:
+                notifications += [
+                    payment_notification(i, sum((a for _p, a in allocations[i.pk]), Decimal("0.00"))) for i in invoices
+                ]
+                continue
+            paid = sum(1 for i in invoices if i.status == InvoiceStatus.PAID)
+            text = _("Bank statement: %(count)s of your invoices received money, %(paid)s of them are paid in full.")
+            notifications.append(
+                Notification(user_id=owner_id, text=text % {"count": len(invoices), "paid": paid}, url="/invoices/")
+            )
+        insert_objects(Notification, notifications)
+
+
+def _history(model: Any, objects: list[Any], user: Any, *, created: bool) -> None:
+    """simple_history's rows for objects written in bulk ("+" created, "~" changed), also by COPY."""
+    if not objects:
+        return
+    history = model.history.model
+    now = timezone.now()
+    skip = {"updated_at"}
+    fields = [f.attname for f in model._meta.concrete_fields if f.name not in skip]
+    rows = [
+        history(
+            **{name: getattr(obj, name) for name in fields},
+            history_date=now,
+            history_type="+" if created else "~",
+            history_user_id=getattr(user, "pk", None),
+            history_change_reason=None,
+        )
+        for obj in objects
+    ]
+    insert_objects(history, rows)
 
 
 def payment_notification(invoice: Invoice, amount: Decimal) -> Notification:

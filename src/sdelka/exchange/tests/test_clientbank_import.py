@@ -351,7 +351,8 @@ def test_command(staff, org_account, client_cp, tmp_path):
     path.write_bytes(statement([document(amount="10.00")]).encode("cp1251"))
     out = StringIO()
     call_command("bank", "import", str(path), stdout=out)
-    assert "1 incoming" in out.getvalue()
+    assert "run #" in out.getvalue()
+    assert Payment.objects.get().direction == "in"
     path.write_bytes(b"1CClientBankExchange\r\n")
     with pytest.raises(CommandError, match="line"):
         call_command("bank", "import", str(path))

@@ -9,25 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection as db
-from django.utils import translation
 
 from sdelka.exchange.models import Connection, ConnectionKind, ExchangeEvent
 from sdelka.exchange.odata import metadata as md
 from sdelka.exchange.odata.models import ODataMetadata
 from sdelka.exchange.odata.services import check_connection, client_for, create_odata_connection
 from sdelka.exchange.xmlsafe import UnsafeXmlError
-from tests.fake_odata import FakeOneC, serve
+from tests.fake_odata import FakeOneC, odata_settings, serve
 from tests.fake_odata.schema import excerpt_path
 
-
-@pytest.fixture(autouse=True)
-def fernet_key(settings: Any) -> Iterator[None]:
-    settings.FERNET_KEY = Fernet.generate_key().decode()
-    with translation.override("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("odata_settings")
+__all__ = ["odata_settings"]
 
 
 def make_connection(fake: FakeOneC, name: str = "bp", password: str | None = None) -> Connection:

@@ -3,12 +3,9 @@ compare (1C's silent truncation is an error), 1C's refusal text, dry run without
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from django.utils import translation
 
 from sdelka.exchange.models import Connection, ExchangeEvent, ExchangeRun, ExternalRef, RunStatus
 from sdelka.exchange.odata.models import SyncTask
@@ -16,23 +13,11 @@ from sdelka.exchange.odata.services import check_connection, client_for, create_
 from sdelka.exchange.odata.sync import run_task
 from sdelka.parties.models import Counterparty, CounterpartyKind
 from tests.factories import CounterpartyFactory, UserFactory
-from tests.fake_odata import FakeOneC, serve
+from tests.fake_odata import FakeOneC, fake_bp30, odata_settings
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("odata_settings")]
+__all__ = ["fake_bp30", "odata_settings"]
 PARTIES = "Catalog_Контрагенты"
-
-
-@pytest.fixture(autouse=True)
-def fernet_key(settings: Any) -> Iterator[None]:
-    settings.FERNET_KEY = Fernet.generate_key().decode()
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOneC]:
-    with serve(FakeOneC("bp30")) as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import json
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from sdelka.catalog.models import Product, Unit
 from sdelka.exchange.models import Connection, ExchangeEvent, ExchangeRun, ExternalRef, Route, RunStatus
@@ -22,27 +20,15 @@ from sdelka.exchange.odata.services import check_connection, client_for, create_
 from sdelka.exchange.odata.sync import EXCHANGE_USERNAME, SyncBusy, run_task
 from sdelka.parties.models import Counterparty, CounterpartyKind
 from tests.factories import CounterpartyFactory, make_inn10, make_inn12
-from tests.fake_odata import FakeOneC, serve
+from tests.fake_odata import FakeOneC, fake_bp30, odata_settings
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("odata_settings")]
+__all__ = ["fake_bp30", "odata_settings"]
 
 PARTIES = "Catalog_Контрагенты"
 GOODS = "Catalog_Номенклатура"
 UNITS = "Catalog_КлассификаторЕдиницИзмерения"
 RNG = random.Random(5)
-
-
-@pytest.fixture(autouse=True)
-def fernet_key(settings: Any) -> Iterator[None]:
-    settings.FERNET_KEY = Fernet.generate_key().decode()
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOneC]:
-    with serve(FakeOneC("bp30")) as server:
-        yield server
 
 
 @pytest.fixture
