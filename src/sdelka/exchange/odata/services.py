@@ -153,6 +153,7 @@ def save_rule(
     filter: str = "",
     direction: str = Direction.IN,
     rule: MappingRule | None = None,
+    also_mapped: frozenset[str] = frozenset(),
 ) -> MappingRule:
     """Create or change a rule; refused (ValidationError naming each field at fault) unless it fits the base's
     real `$metadata` and the other rules of the connection."""
@@ -164,11 +165,15 @@ def save_rule(
     rule.key_fields = key_fields if key_fields is not None else ["Ref_Key"]
     rule.filter = filter.strip()
     rule.direction = direction
-    mapped = set(
-        MappingRule.objects.filter(connection=connection, is_active=True)
-        .exclude(pk=rule.pk)
-        .values_list("entity", flat=True)
-    ) | {entity}
+    mapped = (
+        set(
+            MappingRule.objects.filter(connection=connection, is_active=True)
+            .exclude(pk=rule.pk)
+            .values_list("entity", flat=True)
+        )
+        | {entity}
+        | also_mapped
+    )
     errors = validate_rule(rule, _metadata_or_error(connection), mapped)
     if not rule.name:
         errors.setdefault("name", []).append(_("Enter a name."))
@@ -244,3 +249,90 @@ def load_preset(*, connection: Connection, preset: str) -> SyncTask:
             )
         )
     return save_task(connection=connection, name=spec["task"], rules=rules)
+
+
+# --- a connection's whole setup as JSON ---------------------------------------------------------------------
+
+SETUP_FORMAT = "sdelka-odata-setup"
+RULE_KEYS = ("name", "entity", "entity_set", "direction", "key_fields", "filter", "fields", "is_active")
+
+
+def export_setup(*, connection: Connection) -> dict[str, Any]:
+    """Rules and tasks of a connection (no address, login or password), to repeat the setup on another base."""
+    rules = MappingRule.objects.filter(connection=connection).order_by("name")
+    tasks = SyncTask.objects.filter(connection=connection).order_by("name")
+    return {
+        "format": SETUP_FORMAT,
+        "version": 1,
+        "rules": [{key: getattr(rule, key) for key in RULE_KEYS} for rule in rules],
+        "tasks": [
+            {"name": task.name, "rules": [rule.name for rule in task.ordered_rules()], **task.option_dict()}
+            for task in tasks
+        ],
+    }
+
+
+def _prefixed(prefix: str, exc: ValidationError) -> dict[str, list[str]]:
+    return {f"{prefix}.{field}": list(messages) for field, messages in exc.message_dict.items()}
+
+
+@transaction.atomic
+def import_setup(*, connection: Connection, data: Any) -> list[SyncTask]:
+    """Create or replace (by name) the rules and tasks of an exported setup; every rule is validated against
+    this base's `$metadata`. All or nothing: any error (keyed `rules[i].<field>`) leaves the setup unchanged."""
+    if not isinstance(data, dict) or data.get("format") != SETUP_FORMAT or data.get("version") != 1:
+        raise ValidationError({"file": _("This is not a Sdelka OData setup file (version 1).")})
+    raw_rules = data.get("rules")
+    items: list[Any] = raw_rules if isinstance(raw_rules, list) else []
+    mapped = frozenset(str(item.get("entity", "")) for item in items if isinstance(item, dict))
+    errors: dict[str, list[str]] = {}
+    rules: dict[str, MappingRule] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), list):
+            errors[f"rules[{index}]"] = [_("A rule is an object with a list of fields.")]
+            continue
+        try:
+            with transaction.atomic():
+                rule = save_rule(
+                    connection=connection,
+                    name=str(item.get("name", "")),
+                    entity=str(item.get("entity", "")),
+                    entity_set=str(item.get("entity_set", "")),
+                    fields=item["fields"],
+                    key_fields=list(item.get("key_fields") or []),
+                    filter=str(item.get("filter", "")),
+                    direction=str(item.get("direction", Direction.IN)),
+                    rule=MappingRule.objects.filter(connection=connection, name=item.get("name")).first(),
+                    also_mapped=mapped,
+                )
+        except ValidationError as exc:
+            errors.update(_prefixed(f"rules[{index}]", exc))
+            continue
+        if item.get("is_active") is False:
+            MappingRule.objects.filter(pk=rule.pk).update(is_active=False)
+        rules[rule.name] = rule
+    tasks = []
+    raw_tasks = data.get("tasks")
+    for index, item in enumerate(raw_tasks if isinstance(raw_tasks, list) else []):
+        names = item.get("rules", []) if isinstance(item, dict) else []
+        missing = [name for name in names if name not in rules]
+        if missing:
+            errors[f"tasks[{index}].rules"] = [_("Unknown rules: %(names)s.") % {"names": ", ".join(map(str, missing))}]
+            continue
+        options = {
+            key: item[key] for key in ("create_allowed", "on_record_error", "on_rule_error", "page_size") if key in item
+        }
+        try:
+            tasks.append(
+                save_task(
+                    connection=connection,
+                    name=str(item.get("name", "")),
+                    rules=[rules[name] for name in names],
+                    options=options,
+                )
+            )
+        except ValidationError as exc:
+            errors.update(_prefixed(f"tasks[{index}]", exc))
+    if errors:
+        raise ValidationError(errors)
+    return tasks

@@ -4,20 +4,22 @@ transforms of one 1C object."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sdelka.exchange.models import Connection, ConnectionKind
 from sdelka.exchange.odata.metadata import parse_metadata
-from sdelka.exchange.odata.models import MappingRule, ODataMetadata
+from sdelka.exchange.odata.models import MappingRule, ODataMetadata, SyncTask
 from sdelka.exchange.odata.rules import PRESETS, map_row, select_fields, validate_rule
-from sdelka.exchange.odata.services import load_preset, save_rule
+from sdelka.exchange.odata.services import export_setup, import_setup, load_preset, save_rule
 from sdelka.exchange.odata.targets import TARGETS
 from tests.fake_odata import FakeOneC
 
@@ -193,3 +195,55 @@ def test_strings_lose_padding_and_fit_the_column(value: str) -> None:
     mapped = map_row(rule(), TARGETS["counterparty"], {"Description": value})
     assert mapped.values["name"] == value.rstrip()[:255]
     assert len(mapped.values["name"]) <= 255
+
+
+# --- export and import of a connection's setup ----------------------------------------------------------------
+
+
+def _connection(name: str, metadata: dict[str, Any]) -> Connection:
+    connection = Connection.objects.create(
+        name=name, kind=ConnectionKind.ODATA, url=f"http://{name}/odata/standard.odata"
+    )
+    ODataMetadata.objects.create(connection=connection, sha1=name, data=metadata)
+    return connection
+
+
+@pytest.mark.django_db
+def test_setup_export_and_import_on_another_base(metadata: dict[str, Any], tmp_path: Any) -> None:
+    source = _connection("one", metadata)
+    load_preset(connection=source, preset="bp30")
+    SyncTask.objects.filter(connection=source).update(on_record_error="stop", page_size=100)
+    out = io.StringIO()
+    call_command("sync", "export", "one", stdout=out)
+    exported = json.loads(out.getvalue())
+    assert exported["format"] == "sdelka-odata-setup" and "password" not in out.getvalue()
+    path = tmp_path / "setup.json"
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+    target = _connection("two", metadata)
+    call_command("sync", "import", "two", str(path), stdout=io.StringIO())
+    assert export_setup(connection=target) == exported
+    task = SyncTask.objects.get(connection=target)
+    assert task.on_record_error == "stop" and task.page_size == 100
+    assert [r.connection_id for r in task.ordered_rules()] == [target.pk] * 3
+
+
+@pytest.mark.django_db
+def test_import_is_validated_against_the_target_base_and_all_or_nothing(metadata: dict[str, Any]) -> None:
+    source = _connection("one", metadata)
+    load_preset(connection=source, preset="bp30")
+    exported = export_setup(connection=source)
+    ut = parse_metadata(io.BytesIO(FakeOneC("ut11").metadata))
+    target = _connection("ut", ut)
+    with pytest.raises(ValidationError) as info:
+        import_setup(connection=target, data=exported)
+    errors = info.value.message_dict
+    assert "1C does not publish Catalog_КлассификаторЕдиницИзмерения" in errors["rules[0].entity_set"][0]
+    # УТ's VAT rate is a reference (СтавкаНДС_Key), not БП's enum
+    assert errors["rules[2].fields[5].onec"] == ["Catalog_Номенклатура has no field СтавкаНДС."]
+    assert errors["tasks[0].rules"][0].startswith("Unknown rules:")
+    assert not MappingRule.objects.filter(connection=target).exists()
+    assert not SyncTask.objects.filter(connection=target).exists()
+    with pytest.raises(ValidationError) as info:
+        import_setup(connection=target, data={"format": "other"})
+    assert "file" in info.value.message_dict

@@ -1,4 +1,4 @@
-"""`sdelka sync run|preset|tasks`: run OData sync tasks of a 1C connection from the command line."""
+"""`sdelka sync run|preset|tasks|export|import`: OData sync tasks of a 1C connection from the command line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sdelka.exchange.models import Connection, ConnectionKind, Trigger
 from sdelka.exchange.odata.client import ODataError
 from sdelka.exchange.odata.models import SyncTask
 from sdelka.exchange.odata.rules import PRESETS
-from sdelka.exchange.odata.services import client_for, load_preset
+from sdelka.exchange.odata.services import client_for, export_setup, import_setup, load_preset
 from sdelka.exchange.odata.sync import SyncBusy, SyncResult, run_task
 from sdelka.exchange.selectors import connection_by_name
 
@@ -33,6 +33,11 @@ class Command(BaseCommand):
         preset.add_argument("name", choices=sorted(PRESETS))
         tasks = sub.add_parser("tasks", help="List the connection's tasks and their rules.")
         tasks.add_argument("connection")
+        export = sub.add_parser("export", help="Print the connection's rules and tasks as JSON.")
+        export.add_argument("connection")
+        load = sub.add_parser("import", help="Create or replace rules and tasks from an exported JSON file.")
+        load.add_argument("connection")
+        load.add_argument("file")
 
     def _connection(self, name: str) -> Connection:
         connection = connection_by_name(name=name)
@@ -51,11 +56,24 @@ class Command(BaseCommand):
                 self.stdout.write(f"Task {task.name!r} loaded with rules: {names}.")
             elif options["action"] == "tasks":
                 self._tasks(connection)
+            elif options["action"] == "export":
+                self.stdout.write(json.dumps(export_setup(connection=connection), ensure_ascii=False, indent=2))
+            elif options["action"] == "import":
+                self._import(connection, options["file"])
             else:
                 self._run(connection, options)
         except ValidationError as exc:
             messages = [f"{field}: {'; '.join(errors)}" for field, errors in exc.message_dict.items()]
             raise CommandError("\n".join(messages)) from exc
+
+    def _import(self, connection: Connection, path: str) -> None:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                data = json.load(stream)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
+        tasks = import_setup(connection=connection, data=data)
+        self.stdout.write(f"Imported into {connection.name}: " + ", ".join(task.name for task in tasks))
 
     def _tasks(self, connection: Connection) -> None:
         tasks = SyncTask.objects.filter(connection=connection).order_by("name")
