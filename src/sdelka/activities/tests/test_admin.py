@@ -63,7 +63,7 @@ def test_admin_add_goes_through_services(client, staff_manager, staff):
     form = {
         "title": "Из админки",
         "description": "",
-        "due_at_0": due.strftime("%d.%m.%Y"),
+        "due_at_0": due.strftime("%Y-%m-%d"),
         "due_at_1": due.strftime("%H:%M:%S"),
         "remind_at_0": "",
         "remind_at_1": "",
