@@ -124,7 +124,7 @@ def push_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult) -> None:
             digest = values_hash(values)
             ref = refs.get(obj.pk)
             label = target.label(values) or str(obj)
-            if ref is not None and ref.content_hash == digest:
+            if ref is not None and ref.content_hash == digest and not syncer.full:
                 outcome.count(Change("unchanged", ref.external_id, label), keep=False)
                 continue
             body, errors = to_onec(rule, target, obj, guids)

@@ -168,11 +168,13 @@ class Syncer:
         dry_run: bool = False,
         trigger: str = Trigger.MANUAL,
         on_page: Callable[[RuleResult, int], None] | None = None,
+        full: bool = False,
     ) -> None:
         self.connection = connection
         self.task = task
         self.client = client
         self.dry_run = dry_run
+        self.full = full  # full resync: DataVersion and write hashes are not trusted, no resume
         self.trigger = trigger
         self.on_page = on_page
         self.run: ExchangeRun | None = None
@@ -240,7 +242,7 @@ class Syncer:
     def execute(self) -> SyncResult:
         rules = [rule for rule in self.task.ordered_rules() if rule.is_active]
         start_index, start_skip = 0, 0
-        checkpoint = self.task.checkpoint or {}
+        checkpoint = {} if self.full else (self.task.checkpoint or {})
         rule_ids = [rule.pk for rule in rules]
         if checkpoint.get("rule") in rule_ids:
             start_index, start_skip = rule_ids.index(checkpoint["rule"]), int(checkpoint.get("skip", 0))
@@ -389,7 +391,11 @@ class Syncer:
             ).values_list("external_id", "pk", "object_id", "version")
         }
         # Same DataVersion as stored (and the object still exists): unchanged, not even mapped.
-        same = {ext: refs[ext] for ext, version, _row in keyed if version and ext in refs and refs[ext][2] == version}
+        same = {
+            ext: refs[ext]
+            for ext, version, _row in keyed
+            if version and ext in refs and refs[ext][2] == version and not self.full
+        }
         alive = set(
             model._default_manager.filter(pk__in=[ref[1] for ref in same.values()]).values_list("pk", flat=True)
         )
@@ -624,8 +630,10 @@ def run_task(
     dry_run: bool = False,
     trigger: str = Trigger.MANUAL,
     on_page: Callable[[RuleResult, int], None] | None = None,
+    full: bool = False,
 ) -> SyncResult:
-    """Run one task now (or as a dry run); see the module docstring."""
+    """Run one task now (or as a dry run; `full`: a full resync that compares every object); see the module
+    docstring."""
     return Syncer(
-        connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page
+        connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page, full=full
     ).execute()

@@ -144,6 +144,18 @@ def test_second_run_is_unchanged_and_writes_nothing(
     assert ref.version == fake.data[PARTIES][data["parties"][2]["Ref_Key"]]["DataVersion"]
 
 
+def test_full_resync_compares_everything(fake: FakeOneC, connection: Connection, task: SyncTask) -> None:
+    seed(fake)
+    sync(connection, task)
+    Counterparty.objects.filter(name="ООО Поставщик 0").update(name="Изменено в обход 1С")
+    assert sync(connection, task).totals()["updated"] == 0  # 1C's DataVersion did not change
+    out = io.StringIO()
+    call_command("sync", "run", "bp", "--full", "--json", stdout=out)
+    summary = json.loads(out.getvalue())[0]
+    assert summary["totals"]["updated"] == 1 and summary["totals"]["unchanged"] == 8
+    assert Counterparty.objects.filter(name="ООО Поставщик 0").exists()
+
+
 def test_dry_run_writes_nothing_and_shows_diffs(fake: FakeOneC, connection: Connection, task: SyncTask) -> None:
     data = seed(fake)
     result = sync(connection, task, dry_run=True)

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         run.add_argument("--task", default="", help="Run only this task.")
         run.add_argument("--dry-run", action="store_true", help="Show what would change; write nothing.")
         run.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+        run.add_argument(
+            "--full", action="store_true", help="Full resync: compare every object, even those 1C reports unchanged."
+        )
         preset = sub.add_parser("preset", help="Load a ready-made rule set and its task.")
         preset.add_argument("connection")
         preset.add_argument("name", choices=sorted(PRESETS))
@@ -106,6 +109,7 @@ class Command(BaseCommand):
                         client=client_for(connection),
                         dry_run=options["dry_run"],
                         trigger=Trigger.MANUAL,
+                        full=options["full"],
                     )
                 )
             except (SyncBusy, ODataError) as exc:
