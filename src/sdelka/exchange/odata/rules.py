@@ -323,4 +323,61 @@ PRESETS: dict[str, dict[str, Any]] = {
             },
         ],
     },
+    "ut11": {
+        "task": "УТ 11: справочники",
+        "rules": [
+            {
+                "name": "УТ: единицы измерения",
+                "entity": SdelkaEntity.UNIT,
+                "entity_set": "Catalog_УпаковкиЕдиницыИзмерения",
+                "key_fields": ["Ref_Key"],
+                "fields": [
+                    {"sdelka": "okei", "onec": "Code"},
+                    {"sdelka": "name", "onec": "Description"},
+                    {"sdelka": "full_name", "onec": "НаименованиеПолное"},
+                ],
+            },
+            {
+                "name": "УТ: контрагенты",
+                "entity": SdelkaEntity.COUNTERPARTY,
+                "entity_set": "Catalog_Контрагенты",
+                "key_fields": ["Ref_Key"],
+                "filter": "IsFolder eq false",
+                "fields": [
+                    {"sdelka": "name", "onec": "Description"},
+                    {"sdelka": "full_name", "onec": "НаименованиеПолное"},
+                    {"sdelka": "inn", "onec": "ИНН"},
+                    {"sdelka": "kpp", "onec": "КПП"},
+                    {"sdelka": "okpo", "onec": "КодПоОКПО"},
+                    {
+                        "sdelka": "kind",
+                        "onec": "ЮрФизЛицо",
+                        "map": {
+                            "ЮрЛицо": "legal",
+                            "ЮрЛицоНеРезидент": "legal",
+                            "ИндивидуальныйПредприниматель": "entrepreneur",
+                            "ФизЛицо": "person",
+                        },
+                        "default": "legal",
+                    },
+                    _ACTIVE,
+                ],
+            },
+            {
+                "name": "УТ: номенклатура",
+                "entity": SdelkaEntity.PRODUCT,
+                "entity_set": "Catalog_Номенклатура",
+                "key_fields": ["Ref_Key"],
+                "filter": "IsFolder eq false",
+                "fields": [
+                    {"sdelka": "name", "onec": "Description"},
+                    {"sdelka": "full_name", "onec": "НаименованиеПолное"},
+                    {"sdelka": "article", "onec": "Артикул"},
+                    {"sdelka": "description", "onec": "Комментарий"},
+                    {"sdelka": "unit", "onec": "ЕдиницаИзмерения_Key"},
+                    _ACTIVE,
+                ],
+            },
+        ],
+    },
 }

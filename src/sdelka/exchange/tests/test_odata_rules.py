@@ -46,9 +46,11 @@ def rule(**kwargs: Any) -> MappingRule:
     return MappingRule(**kwargs)
 
 
-def test_the_ready_made_rules_are_valid(metadata: dict[str, Any]) -> None:
-    mapped = {item["entity"] for item in PRESETS["bp30"]["rules"]}
-    for item in PRESETS["bp30"]["rules"]:
+@pytest.mark.parametrize("preset", ["bp30", "ut11"])
+def test_the_ready_made_rules_are_valid(preset: str) -> None:
+    metadata = parse_metadata(io.BytesIO(FakeOneC(preset).metadata))
+    mapped = {item["entity"] for item in PRESETS[preset]["rules"]}
+    for item in PRESETS[preset]["rules"]:
         spec = {**item, "filter": "" if item["entity"] == "counterparty" else item.get("filter", "")}
         assert validate_rule(rule(**spec), metadata, mapped) == {}, item["name"]
 

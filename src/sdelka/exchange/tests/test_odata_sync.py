@@ -20,7 +20,7 @@ from sdelka.exchange.odata.services import check_connection, client_for, create_
 from sdelka.exchange.odata.sync import EXCHANGE_USERNAME, SyncBusy, run_task
 from sdelka.parties.models import Counterparty, CounterpartyKind
 from tests.factories import CounterpartyFactory, make_inn10, make_inn12
-from tests.fake_odata import FakeOneC, fake_bp30, odata_settings
+from tests.fake_odata import FakeOneC, fake_bp30, odata_settings, serve
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("odata_settings")]
 __all__ = ["fake_bp30", "odata_settings"]
@@ -359,3 +359,22 @@ def test_sync_command_summary_and_errors(fake: FakeOneC, connection: Connection)
     call_command("sync", "tasks", "bp", stdout=out)
     assert "1. БП: единицы измерения: unit ← Catalog_КлассификаторЕдиницИзмерения" in out.getvalue()
     assert Unit.objects.filter(okei="166").exists()
+
+
+def test_ut11_preset_end_to_end() -> None:
+    with serve(FakeOneC("ut11")) as ut:
+        connection = create_odata_connection(name="ut", url=ut.base_url, login=ut.login, password=ut.password)
+        report = check_connection(connection=connection)
+        assert report.ok and report.configuration is not None and report.configuration.code == "ut11"
+        task = load_preset(connection=connection, preset="ut11")
+        pack = ut.add("Catalog_УпаковкиЕдиницыИзмерения", Code="166", Description="кг")
+        inn12 = make_inn12(RNG)
+        ut.add(PARTIES, Description="ИП Петров", ИНН=inn12, ЮрФизЛицо="ИндивидуальныйПредприниматель")
+        inn10 = make_inn10(RNG)
+        ut.add(PARTIES, Description="ООО Север", ИНН=inn10, КПП=inn10[:4] + "01001", ЮрФизЛицо="ЮрЛицо")
+        ut.add(GOODS, Description="Сахар", ЕдиницаИзмерения_Key=pack["Ref_Key"])
+        result = sync(connection, task)
+    assert result.status == RunStatus.SUCCESS, result.message
+    assert Counterparty.objects.get(name="ИП Петров").kind == CounterpartyKind.ENTREPRENEUR
+    assert Counterparty.objects.get(name="ООО Север").kind == CounterpartyKind.LEGAL
+    assert Product.objects.get(name="Сахар").unit.okei == "166"
