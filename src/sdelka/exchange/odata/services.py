@@ -85,7 +85,9 @@ def client_for(connection: Connection, **overrides: Any) -> ODataClient:
     return ODataClient(connection.url, connection.remote_user, connection.remote_secret, **kwargs)
 
 
-def check_connection(*, connection: Connection, client: ODataClient | None = None, refresh: bool = True) -> CheckReport:
+def check_connection(
+    *, connection: Connection, client: ODataClient | None = None, refresh: bool = False
+) -> CheckReport:
     """Reachability, credentials, the configuration recognised and the objects Sdelka needs that are not
     published; the result is also written to the connection's journal."""
     client = client or client_for(connection)

@@ -41,6 +41,7 @@ class Command(BaseCommand):
         check = sub.add_parser("check", help="Check an OData connection: reachability, login, configuration.")
         check.add_argument("name")
         check.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        check.add_argument("--refresh", action="store_true", help="Parse $metadata again even if it is unchanged.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -97,7 +98,7 @@ class Command(BaseCommand):
             raise CommandError(f"No connection named {options['name']!r}.")
         if connection.kind != ConnectionKind.ODATA:
             raise CommandError(f"{connection.name} is not an OData connection.")
-        report = check_connection(connection=connection)
+        report = check_connection(connection=connection, refresh=options["refresh"])
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         else:
