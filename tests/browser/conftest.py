@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+BROWSER_LANGUAGE = "ru"  # the browser asks for Russian, as our users' browsers do
 PASSWORD = "secret-pass-123"  # tests.factories.UserFactory
 
 
@@ -52,7 +53,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="ru-RU", viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    context = browser.new_context(
+        locale=f"{BROWSER_LANGUAGE}-RU", viewport={"width": 1366, "height": 900}, accept_downloads=True
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
@@ -91,6 +94,8 @@ class Shots:
 
     def __call__(self, page: Any, name: str) -> None:
         if self.enabled:
+            if page.locator("#notifications").count():
+                page.locator("#notifications .bell").wait_for()  # the header's reminders load after the page
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 

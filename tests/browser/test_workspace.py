@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 
 from sdelka.activities.services import create_task
 from sdelka.parties.models import Counterparty
@@ -17,7 +18,7 @@ from sdelka.sales.models import Deal, Invoice, StageKind
 from sdelka.web.tests.world import build_shop
 from tests.factories import CounterpartyFactory, DealFactory, TeamFactory, UserFactory, make_inn10
 
-from .conftest import log_in
+from .conftest import BROWSER_LANGUAGE, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -58,7 +59,6 @@ def test_a_managers_day(page: Any, live_server: Any, team: dict[str, Any], shot:
     shot(page, "login")
     log_in(page, base, "manager")
     expect(page.locator(".user-name")).to_have_text(str(manager))
-    shot(page, "dashboard")
 
     # A counterparty with a mistyped ИНН: the live check, then the refusal next to the field.
     page.goto(f"{base}/counterparties/new/")
@@ -142,6 +142,8 @@ def test_a_managers_day(page: Any, live_server: Any, team: dict[str, Any], shot:
     expect(page.locator("h1 .status")).to_have_class(re.compile("status-issued"))
     shot(page, "invoice")
 
+    page.goto(f"{base}/")
+    shot(page, "dashboard")
     page.goto(f"{base}/counterparties/")
     shot(page, "counterparty-list")
     page.goto(f"{base}/catalogue/")
@@ -187,7 +189,9 @@ def test_a_head_sees_his_teams_deals(page: Any, live_server: Any, team: dict[str
     foreign = DealFactory(counterparty=CounterpartyFactory(owner=team["outsider"]), title="Сделка другого отдела")
 
     log_in(page, live_server.url, "head")
-    expect(page.locator(".user-role")).to_have_text(team["head"].get_role_display())
+    with translation.override(BROWSER_LANGUAGE):
+        role = str(team["head"].get_role_display())
+    expect(page.locator(".user-role")).to_have_text(role)
     page.goto(f"{live_server.url}/deals/")
     expect(page.locator(f"#deal-{east_deal.pk}")).to_be_visible()
     expect(page.locator(f"#deal-{own_deal.pk}")).to_be_visible()

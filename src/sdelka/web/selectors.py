@@ -13,7 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,7 +27,7 @@ from sdelka.catalog.models import Product, ProductGroup
 from sdelka.parties import selectors as party_selectors
 from sdelka.parties.models import Counterparty, Tag
 from sdelka.sales import selectors as sales_selectors
-from sdelka.sales.models import OPEN_INVOICE_STATUSES, Deal, Invoice, Payment, Pipeline, StageKind
+from sdelka.sales.models import OPEN_INVOICE_STATUSES, Deal, Invoice, Payment, PaymentDirection, Pipeline, StageKind
 
 T = TypeVar("T")
 PER_PAGE = 50
@@ -82,6 +82,52 @@ def my_open_tasks(*, user: User, limit: int = 10) -> list[Task]:
     """The user's open tasks, overdue and due first."""
     tasks = activity_selectors.task_list(user=user, mine=True).filter(is_done=False)
     return list(tasks.order_by(F("due_at").asc(nulls_last=True), "pk")[:limit])
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    name: str
+    kind: str
+    count: int
+    total: Decimal
+    percent: int
+    """The stage's sum as a share of the largest stage's, for the bar drawn by the page itself."""
+
+
+def deal_funnel(*, user: User) -> list[FunnelStage]:
+    """Open deals the user sees (his own; a head's team; everyone's for a director) by stage of the
+    default pipeline, with counts and sums: one grouped query."""
+    pipeline = Pipeline.objects.filter(is_default=True).first()
+    if pipeline is None:
+        return []
+    rows = {
+        row["stage"]: row
+        for row in Deal.objects.visible_to(user)
+        .filter(pipeline=pipeline, closed_at__isnull=True)
+        .values("stage")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+    }
+    stages = list(pipeline.stages.filter(kind=StageKind.OPEN).order_by("order"))
+    largest = max((rows[s.pk]["total"] or Decimal(0) for s in stages if s.pk in rows), default=Decimal(0))
+    funnel = []
+    for stage in stages:
+        row = rows.get(stage.pk, {"count": 0, "total": Decimal(0)})
+        total = row["total"] or Decimal(0)
+        percent = int(total * 100 / largest) if largest else 0
+        funnel.append(FunnelStage(stage.name, stage.kind, row["count"], total, percent))
+    return funnel
+
+
+def awaiting_payment(*, user: User, limit: int = 10) -> list[Invoice]:
+    """Issued invoices not yet paid, the most overdue first."""
+    invoices = Invoice.objects.visible_to(user).filter(status__in=OPEN_INVOICE_STATUSES)
+    invoices = invoices.select_related("counterparty", "currency")
+    return list(invoices.order_by(F("due_date").asc(nulls_last=True), "pk")[:limit])
+
+
+def payments_today(*, user: User, limit: int = 10) -> list[Payment]:
+    payments = Payment.objects.visible_to(user).filter(date=timezone.localdate(), direction=PaymentDirection.INCOMING)
+    return list(payments.select_related("counterparty", "currency").order_by("-pk")[:limit])
 
 
 # --- Global search --------------------------------------------------------------------------------

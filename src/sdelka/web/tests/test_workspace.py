@@ -550,8 +550,36 @@ def test_catalogue_tree_products_prices_and_stock(manager_client, shop, django_a
     body = response.content.decode()
     assert "Канцтовары" in body and "Бумага" in body and "Степлер № 24" in body
     assert "Розничная" in body
-    assert "612,00" in body
+    assert "612.00" in body  # English in tests (settings_test)
     in_group = manager_client.get(reverse("web:product-list"), {"group": shop.group.pk}).context["page"].items
     assert [p.article for p in in_group] == ["БУМ-А4"]
     card = manager_client.get(reverse("web:product-detail", args=[shop.products[0].pk])).content.decode()
     assert "Склад в Казани: 2" in card and "Оптовая" in card
+
+
+# --- Dashboard --------------------------------------------------------------------------------------
+
+
+def test_dashboard_funnel_receivables_and_payments_with_constant_queries(
+    manager_client, staff, shop, django_assert_max_num_queries
+):
+    own = CounterpartyFactory(owner=staff.manager)
+    for amount in ("100.00", "250.00"):
+        DealFactory(counterparty=own, amount=Decimal(amount))
+    DealFactory(counterparty=CounterpartyFactory(owner=staff.outsider), amount=Decimal("999.00"))
+    invoice = sales_services.create_invoice(
+        user=staff.manager, organisation=shop.organisation, counterparty=own,
+        lines=[{"product": shop.products[0].pk, "quantity": "1"}], due_date=timezone.localdate(),
+    )  # fmt: skip
+    sales_services.issue_invoice(user=staff.manager, invoice=invoice)
+    sales_services.register_payment(
+        user=staff.manager, organisation=shop.organisation, counterparty=own, amount="100.00",
+        date=timezone.localdate(), number="77",
+    )  # fmt: skip
+    # A fixed number per section (each visibility check reads the teams the user heads), none per row.
+    with django_assert_max_num_queries(20):
+        response = manager_client.get(reverse("web:dashboard"))
+    first = response.context["funnel"][0]
+    assert (first.count, first.total, first.percent) == (2, Decimal("350.00"), 100)
+    assert response.context["awaiting"] == [invoice]
+    assert [p.number for p in response.context["payments"]] == ["77"]

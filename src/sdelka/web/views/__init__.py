@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from sdelka.activities.models import Notification
@@ -19,7 +20,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/dashboard.html",
-        {"summary": selectors.dashboard_summary(user=user), "tasks": selectors.my_open_tasks(user=user)},
+        {
+            "summary": selectors.dashboard_summary(user=user),
+            "tasks": selectors.my_open_tasks(user=user),
+            "funnel": selectors.deal_funnel(user=user),
+            "awaiting": selectors.awaiting_payment(user=user),
+            "payments": selectors.payments_today(user=user),
+            "today": timezone.localdate(),
+            "now": timezone.now(),
+        },
     )
 
 
