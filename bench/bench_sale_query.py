@@ -192,9 +192,7 @@ def measure() -> None:
 def run(env: dict[str, str], count: int) -> dict[str, Any]:
     subprocess.run([sys.executable, "-m", "sdelka", "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
     subprocess.run([sys.executable, __file__, "--seed", str(count)], env=env, check=True, cwd=ROOT)
-    done = subprocess.run(
-        [sys.executable, __file__, "--measure"], env=env, cwd=ROOT, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, __file__, "--measure"], env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         sys.exit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
