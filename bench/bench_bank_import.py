@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdoc import write_section
+from scratchdb import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -190,22 +191,13 @@ def sqlite_run() -> dict[str, Any]:
 
 
 def postgres_run(url: str) -> dict[str, Any]:
-    import psycopg
-
-    parts = urlsplit(url)
-    scratch = parts.path.lstrip("/") + "_bench_bank"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
-        conn.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir:
-            env = base_env(data_dir)
-            env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + scratch))
-            return run(env)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+    with (
+        scratch_postgres(url, "_bench_bank") as scratch_url,
+        tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir,
+    ):
+        env = base_env(data_dir)
+        env["DATABASE_URL"] = scratch_url
+        return run(env)
 
 
 def section(results: list[dict[str, Any]]) -> str:
@@ -229,16 +221,6 @@ def section(results: list[dict[str, Any]]) -> str:
     )
 
 
-def write(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.write_text(updated, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -257,7 +239,7 @@ def main() -> None:
             f"matched {r['matched']}, advances {r['advance']}, queued {r['queued']}"
         )
     if not args.no_write and results:
-        write(section(results))
+        write_section(DOC, SECTION, section(results))
         print(f"written to {DOC.relative_to(ROOT)}")
     if any(r["vendor"] == "postgresql" and r["seconds"] >= LIMIT_SECONDS for r in results):
         sys.exit(f"the import took {LIMIT_SECONDS} s or more on PostgreSQL")

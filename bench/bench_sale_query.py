@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -28,7 +27,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdoc import write_section
+from scratchdb import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -212,22 +213,13 @@ def sqlite_run(count: int) -> dict[str, Any]:
 
 
 def postgres_run(url: str, count: int) -> dict[str, Any]:
-    import psycopg
-
-    parts = urlsplit(url)
-    scratch = parts.path.lstrip("/") + "_bench_sale"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
-        conn.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir:
-            env = base_env(data_dir)
-            env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + scratch))
-            return run(env, count)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+    with (
+        scratch_postgres(url, "_bench_sale") as scratch_url,
+        tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir,
+    ):
+        env = base_env(data_dir)
+        env["DATABASE_URL"] = scratch_url
+        return run(env, count)
 
 
 def section(results: list[dict[str, Any]]) -> str:
@@ -249,16 +241,6 @@ def section(results: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|\n"
         f"{rows}\n"
     )
-
-
-def write(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.write_text(updated, encoding="utf-8")
 
 
 def main() -> None:
@@ -285,7 +267,7 @@ def main() -> None:
         )
     slow = [r for r in results if r["invoices"] >= 10_000 and r["first_seconds"] >= LIMIT_SECONDS]
     if not args.no_write:
-        write(section(results))
+        write_section(DOC, SECTION, section(results))
         print(f"written to {DOC.relative_to(ROOT)}")
     if slow:
         sys.exit(f"mode=query took {LIMIT_SECONDS} s or more for 10,000 invoices")

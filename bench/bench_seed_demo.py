@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -24,7 +23,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdoc import write_section
+from scratchdb import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -91,22 +92,13 @@ def sqlite_run() -> dict[str, Any]:
 
 
 def postgres_run(url: str) -> dict[str, Any]:
-    import psycopg
-
-    parts = urlsplit(url)
-    scratch = parts.path.lstrip("/") + "_bench_seed"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
-        conn.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir:
-            env = base_env(data_dir)
-            env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + scratch))
-            return run(env)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+    with (
+        scratch_postgres(url, "_bench_seed") as scratch_url,
+        tempfile.TemporaryDirectory(prefix="sdelka-bench-") as data_dir,
+    ):
+        env = base_env(data_dir)
+        env["DATABASE_URL"] = scratch_url
+        return run(env)
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,17 +127,6 @@ def section(results: list[dict[str, Any]]) -> str:
     )
 
 
-def write(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -166,7 +147,7 @@ def main() -> None:
     if any(r["worst"] >= LIMIT_SECONDS for r in results):
         sys.exit(f"seed_demo took {LIMIT_SECONDS} s or more")
     if not args.no_write:
-        write(section(results))
+        write_section(DOC, SECTION, section(results))
         print(f"written to {DOC.relative_to(ROOT)}")
 
 

@@ -1,0 +1,25 @@
+"""A throwaway PostgreSQL database next to the one DATABASE_URL names, for benchmarks that need an empty one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+
+@contextlib.contextmanager
+def scratch_postgres(url: str, suffix: str) -> Iterator[str]:
+    """Create `<database><suffix>` (dropping a leftover first), yield its URL, drop it afterwards."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + suffix
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path="/" + name))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
