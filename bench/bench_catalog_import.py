@@ -46,10 +46,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from benchdoc import write_section
+from scratchdb import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -477,22 +478,6 @@ def sdelka(database_url: str | None, profile: str | None) -> Iterator[Sdelka]:
             print(f"logs kept in {data_dir}")
 
 
-@contextlib.contextmanager
-def scratch_postgres(url: str, name: str) -> Iterator[str]:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path="/" + name))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # --- 1C, as an HTTP client ------------------------------------------------------------------------------
 
 
@@ -633,9 +618,7 @@ def counts(app: Sdelka) -> dict[str, int]:
 
 def measure(pack: Package, db: str, pg_url: str, profile: str | None) -> dict[str, Any]:
     scratch = (
-        scratch_postgres(pg_url, f"sdelka_bench_catalog_{os.getpid()}")
-        if db == "postgres"
-        else contextlib.nullcontext()
+        scratch_postgres(pg_url, f"_bench_catalog_{os.getpid()}") if db == "postgres" else contextlib.nullcontext()
     )
     with scratch as url, sdelka(url, profile) as app:
         roles = {"server": app.processes["server"].pid, "consumer": app.processes["consumer"].pid}
