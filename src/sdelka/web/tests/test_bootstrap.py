@@ -34,3 +34,21 @@ def test_second_start_keeps_the_admin(capsys):
 
     assert User.objects.get(username="admin").password == first_hash
     assert "Administrator exists" in capsys.readouterr().out
+
+
+def test_demo_is_not_loaded_outside_development_mode(settings):
+    from sdelka.parties.models import Counterparty
+
+    settings.DEV_MODE = False
+    call_command("bootstrap")
+
+    assert not Counterparty.objects.exists()
+
+
+def test_demo_loads_when_asked(settings):
+    from sdelka.parties.models import Counterparty
+
+    settings.DEV_MODE = False
+    call_command("bootstrap", "--demo")
+
+    assert Counterparty.objects.exists()

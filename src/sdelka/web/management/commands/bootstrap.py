@@ -1,11 +1,13 @@
-"""First-start setup for `make run`: an administrator and, into an empty database, the demo data."""
+"""First-start setup: an administrator and, in development mode (`make run`), the demo company."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -16,14 +18,23 @@ ADMIN_USERNAME = "admin"
 
 
 class Command(BaseCommand):
-    help = "Create the administrator on the first start and load demo data into an empty database."
+    help = (
+        "Create the administrator on the first start. In development mode (SDELKA_DEV=1) also load the demo "
+        "company into an empty database; --demo / --no-demo decide explicitly."
+    )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--no-demo", action="store_true", help="Do not load the demo company.")
+        parser.add_argument(
+            "--demo",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Load the demo company into an empty database (default: only in development mode).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.ensure_admin()
-        if not options["no_demo"]:
+        load_demo = settings.DEV_MODE if options["demo"] is None else options["demo"]
+        if load_demo:
             call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
 
     @transaction.atomic
