@@ -34,7 +34,7 @@ from sdelka.core.vat import VatRate
 from . import bulk
 from . import records as r
 from .models import Connection, EventLevel, ExchangeEvent, ExchangeRun, ExternalRef, ProductImage, RefKind
-from .services import printable
+from .services import journal_event
 from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of
 
 logger = logging.getLogger(__name__)
@@ -160,15 +160,15 @@ class Applier:
         self, level: str, message: str, *, external_id: str = "", obj: str = "", field_name: str = "", value: str = ""
     ) -> None:
         self._events.append(
-            ExchangeEvent(
+            journal_event(
                 run=self.run,
                 connection=self.connection,
                 level=level,
-                message=printable(message, 10000),
-                external_id=printable(external_id, 255),
-                object_repr=printable(obj, 500),
-                field=printable(field_name, 100),
-                value=printable(value, 1000),
+                message=message,
+                external_id=external_id,
+                object_repr=obj,
+                field=field_name,
+                value=value,
             )
         )
 

@@ -57,7 +57,7 @@ from .models import (
     OrderState,
     RefKind,
 )
-from .services import printable
+from .services import journal_event
 
 logger = logging.getLogger(__name__)
 
@@ -137,15 +137,15 @@ class OrderApplier:
 
     def event(self, level: str, message: str, *, external_id: str = "", obj: str = "", **kw: str) -> None:
         self.events.append(
-            ExchangeEvent(
+            journal_event(
                 run=self.run,
                 connection=self.connection,
                 level=level,
-                message=printable(message, 10000),
-                external_id=printable(external_id, 255),
-                object_repr=printable(obj, 500),
-                field=printable(kw.get("field", ""), 100),
-                value=printable(kw.get("value", ""), 1000),
+                message=message,
+                external_id=external_id,
+                object_repr=obj,
+                field=kw.get("field", ""),
+                value=kw.get("value", ""),
             )
         )
 

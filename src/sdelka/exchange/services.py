@@ -108,7 +108,7 @@ def printable(text: str, limit: int) -> str:
     return text.replace("\x00", "\\0")[:limit]
 
 
-def log_event(
+def journal_event(
     *,
     message: str,
     run: ExchangeRun | None = None,
@@ -119,10 +119,10 @@ def log_event(
     field: str = "",
     value: str = "",
 ) -> ExchangeEvent:
-    """One line of a run's journal (also used for protocol refusals, so 1C's `failure` text is on record)."""
+    """One line of a run's journal, not yet saved, every text cut to its column (routes batch them)."""
     if connection is None and run is not None:
         connection = run.connection
-    return ExchangeEvent.objects.create(
+    return ExchangeEvent(
         run=run,
         connection=connection,
         level=level,
@@ -132,6 +132,13 @@ def log_event(
         field=printable(field, 100),
         value=printable(value, 1000),
     )
+
+
+def log_event(**kwargs: Any) -> ExchangeEvent:
+    """Save one journal line now (also used for protocol refusals, so 1C's `failure` text is on record)."""
+    event = journal_event(**kwargs)
+    event.save()
+    return event
 
 
 def finish_run(*, run: ExchangeRun, status: str, message: str = "") -> ExchangeRun:

@@ -52,7 +52,7 @@ from ..models import (
     RunStatus,
     Trigger,
 )
-from ..services import finish_run, printable
+from ..services import finish_run, journal_event
 from .matcher import Decision, InvoiceIndex, OpenInvoice, Outcome
 from .reader import Document, Party, Statement, StatementError, read_statement
 
@@ -174,14 +174,14 @@ def import_statement(
 def _event(
     run: ExchangeRun, level: str, message: str, *, line: int = 0, value: str = "", external_id: str = ""
 ) -> ExchangeEvent:
-    return ExchangeEvent(
+    return journal_event(
         run=run,
-        connection_id=run.connection_id,
+        connection=run.connection,
         level=level,
-        message=printable(message, 10000),
+        message=message,
         field=f"line {line}" if line else "",
-        value=printable(value, 1000),
-        external_id=printable(external_id, 255),
+        value=value,
+        external_id=external_id,
     )
 
 

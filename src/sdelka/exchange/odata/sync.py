@@ -42,7 +42,7 @@ from sdelka.exchange.models import (
     RunStatus,
     Trigger,
 )
-from sdelka.exchange.services import finish_run, printable
+from sdelka.exchange.services import finish_run, journal_event
 
 from . import values as v
 from .client import Attempt, ODataClient, ODataError
@@ -193,15 +193,15 @@ class Syncer:
         if self.run is None:
             return
         self._events.append(
-            ExchangeEvent(
+            journal_event(
                 run=self.run,
                 connection=self.connection,
                 level=level,
-                message=printable(message, 10000),
-                external_id=printable(external_id, 255),
-                object_repr=printable(obj, 500),
-                field=printable(field_name, 100),
-                value=printable(value, 1000),
+                message=message,
+                external_id=external_id,
+                object_repr=obj,
+                field=field_name,
+                value=value,
             )
         )
 
