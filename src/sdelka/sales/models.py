@@ -400,3 +400,28 @@ class PaymentAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment} → {self.invoice}: {self.amount}"
+
+
+class InvoiceReminder(models.Model):
+    """A payment reminder made for an invoice on a day (a task for its manager, maybe an e-mail to the
+    client): unique per invoice and day, so the daily job never repeats itself."""
+
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="payment_reminders"
+    )
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=10)  # "before" or "after" the due date
+    task = models.ForeignKey(
+        "activities.Task", verbose_name=_("task"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    emailed_to = models.CharField(_("e-mailed to"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("invoice payment reminder")
+        verbose_name_plural = _("invoice payment reminders")
+        ordering = ["-day", "-id"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "day"], name="invoice_reminder_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.day} {self.kind}"

@@ -22,9 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sdelka.activities.models import Task
-from sdelka.exchange.models import InvoiceReminder
 
-from .models import OPEN_INVOICE_STATUSES, Invoice
+from .models import OPEN_INVOICE_STATUSES, Invoice, InvoiceReminder
 
 logger = logging.getLogger(__name__)
 

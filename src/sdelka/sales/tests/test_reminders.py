@@ -9,9 +9,8 @@ import pytest
 from django.core import mail
 
 from sdelka.activities.models import Task
-from sdelka.exchange.models import InvoiceReminder
 from sdelka.sales import reminders
-from sdelka.sales.models import InvoiceStatus
+from sdelka.sales.models import InvoiceReminder, InvoiceStatus
 from sdelka.sales.tasks import send_payment_reminders
 from tests.factories import CounterpartyFactory, InvoiceFactory, OrganisationFactory
 
