@@ -13,6 +13,7 @@ class Role(models.TextChoices):
     DIRECTOR = "director", _("Director")
     ACCOUNTANT = "accountant", _("Accountant")
     ADMIN = "admin", _("Administrator")
+    INTEGRATOR = "integrator", _("Integrator")
 
 
 class Team(models.Model):
@@ -73,6 +74,11 @@ class User(AbstractUser):
     def sees_everything(self) -> bool:
         """Directors, accountants and administrators see every non-VIP record."""
         return self.is_superuser or self.role in {Role.DIRECTOR, Role.ACCOUNTANT, Role.ADMIN}
+
+    @property
+    def manages_exchange(self) -> bool:
+        """Administrators and integrators connect 1C bases, edit mapping rules and read the exchange journal."""
+        return self.is_active and (self.is_superuser or self.role in {Role.ADMIN, Role.INTEGRATOR})
 
     @property
     def sees_all_vip(self) -> bool:

@@ -55,6 +55,9 @@ DELETABLE_DETAILS = [
     "activities.notification",
     "sales.paymentallocation",
 ]
+# What an integrator sets up: connections to 1C bases, their mapping rules and tasks; runs are read only.
+EXCHANGE_SETUP = ["exchange.connection", "exchange.mappingrule", "exchange.synctask", "exchange.taskrule"]
+EXCHANGE_JOURNAL = ["exchange.exchangerun", "exchange.exchangeevent", "exchange.exchangefile", "exchange.externalref"]
 ACCOUNTING_REFERENCE = ["core.exchangerate", "sales.organisation", "sales.organisationbankaccount"]
 
 
@@ -71,6 +74,8 @@ def _role_permissions() -> dict[str, set[str]]:
         Role.HEAD: sales,
         Role.ACCOUNTANT: accountant,
         Role.DIRECTOR: accountant | _perms(["add", "change"], REFERENCE),
+        Role.INTEGRATOR: _perms(["view"], REFERENCE + EXCHANGE_SETUP + EXCHANGE_JOURNAL)
+        | _perms(["add", "change"], EXCHANGE_SETUP),
     }
 
 
