@@ -255,8 +255,15 @@ class EventLevel(models.TextChoices):
 class ExchangeEvent(models.Model):
     """One line of the journal: of a run, or of a connection when no run exists yet (a wrong password)."""
 
+    # Both foreign keys are served by the composite indexes below (their leading column), not by their own.
     run = models.ForeignKey(
-        ExchangeRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        ExchangeRun,
+        verbose_name=_("run"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
     )
     connection = models.ForeignKey(
         Connection,
@@ -265,6 +272,7 @@ class ExchangeEvent(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="events",
+        db_index=False,
     )
     level = models.CharField(_("level"), max_length=10, choices=EventLevel.choices, default=EventLevel.INFO)
     external_id = models.CharField(_("1C id"), max_length=255, blank=True)
@@ -278,6 +286,12 @@ class ExchangeEvent(models.Model):
         verbose_name = _("exchange event")
         verbose_name_plural = _("exchange events")
         ordering = ["id"]
+        # The journal of a run is paged by keyset (run, id), filtered by level; a run can have 100,000+ lines.
+        indexes = [
+            models.Index(fields=["run", "id"], name="exchange_event_run"),
+            models.Index(fields=["run", "level", "id"], name="exchange_event_run_level"),
+            models.Index(fields=["connection", "level", "id"], name="exchange_event_conn_level"),
+        ]
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message[:80]}"
