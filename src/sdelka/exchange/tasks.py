@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from .commerceml.protocol import process_import
-from .services import remove_old_files
+from .models import ACTIVE_RUN_STATUSES, EventLevel, ExchangeRun, Route, Trigger
+from .odata.client import ODataError
+from .odata.models import SyncTask
+from .services import log_event, remove_old_files
 
 
 @db_task(name="exchange.import_file")
@@ -21,3 +26,32 @@ def enqueue_import(file_id: int) -> None:
 @db_periodic_task(crontab(minute="17", hour="3"), name="exchange.remove_old_files")
 def remove_old_exchange_files() -> None:
     remove_old_files()
+
+
+@db_task(name="exchange.run_sync_task")
+def run_sync_task(task_id: int, trigger: str = Trigger.MANUAL) -> None:
+    """Run one OData sync task in the background; what stops it before a run exists goes to the journal."""
+    from .odata.services import client_for
+    from .odata.sync import SyncBusy, run_task
+
+    task = SyncTask.objects.select_related("connection").filter(pk=task_id, is_active=True).first()
+    if task is None:
+        return
+    try:
+        run_task(connection=task.connection, task=task, client=client_for(task.connection), trigger=trigger)
+    except SyncBusy as exc:
+        log_event(connection=task.connection, level=EventLevel.WARNING, message=str(exc), object_repr=task.name)
+    except ODataError as exc:
+        log_event(connection=task.connection, level=EventLevel.ERROR, message=str(exc), object_repr=task.name)
+
+
+def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL) -> None:
+    """Queue a run of `task`; refused while a run of its connection is going (one run per connection)."""
+    if not task.is_active:
+        raise ValidationError(_("The task “%(name)s” is switched off.") % {"name": task.name})
+    active = ExchangeRun.objects.filter(
+        connection_id=task.connection_id, route=Route.ODATA, status__in=ACTIVE_RUN_STATUSES
+    ).first()
+    if active is not None:
+        raise ValidationError(_("Run #%(id)s of this connection is still going.") % {"id": active.pk})
+    run_sync_task(task.pk, trigger)
