@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
-from .views import catalog, counterparties, deals, invoices, tasks
+from .views import catalog, counterparties, deals, exchange, invoices, rules, tasks
 
 app_name = "web"
 
@@ -53,4 +53,20 @@ urlpatterns = [
     # Catalogue
     path("catalogue/", catalog.product_list, name="product-list"),
     path("catalogue/<int:pk>/", catalog.product_detail, name="product-detail"),
+    # Exchange with 1C (administrators and integrators)
+    path("exchange/", exchange.connection_list, name="exchange-connections"),
+    path("exchange/connections/<int:pk>/", exchange.connection_detail, name="exchange-connection"),
+    path("exchange/connections/<int:pk>/statement/", exchange.statement_upload, name="exchange-statement-upload"),
+    path("exchange/runs/", exchange.run_list, name="exchange-runs"),
+    path("exchange/runs/<int:pk>/", exchange.run_detail, name="exchange-run"),
+    path("exchange/runs/<int:pk>/progress/", exchange.run_progress, name="exchange-run-progress"),
+    path("exchange/runs/<int:pk>/files/<int:file_pk>/", exchange.run_file, name="exchange-run-file"),
+    path("exchange/tasks/<int:pk>/run/", exchange.task_run, name="exchange-task-run"),
+    # OData mapping rules and sync tasks
+    path("exchange/connections/<int:pk>/rules/", rules.rule_list, name="exchange-rules"),
+    path("exchange/connections/<int:pk>/rules/new/", rules.rule_create, name="exchange-rule-create"),
+    path("exchange/connections/<int:pk>/preset/", rules.preset_load, name="exchange-preset"),
+    path("exchange/connections/<int:pk>/tasks/new/", rules.task_create, name="exchange-task-create"),
+    path("exchange/rules/<int:pk>/", rules.rule_edit, name="exchange-rule-edit"),
+    path("exchange/tasks/<int:pk>/", rules.task_edit, name="exchange-task-edit"),
 ]

@@ -1,0 +1,262 @@
+"""The exchange screens: who may see them, connections with their last run, runs with filters, the live
+progress block, the journal paged by keyset with its filters, the raw files of a run, "run now"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from sdelka.accounts.models import Role
+from sdelka.exchange.models import (
+    Connection,
+    ConnectionKind,
+    EventLevel,
+    ExchangeEvent,
+    ExchangeFile,
+    ExchangeRun,
+    Route,
+    RunStatus,
+)
+from sdelka.exchange.odata.models import SyncTask
+from sdelka.exchange.storage import RunFolder, run_folder_name
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english() -> Any:
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def integrator(db: None) -> Any:
+    return UserFactory(username="integrator", role=Role.INTEGRATOR)
+
+
+@pytest.fixture
+def site(db: None) -> Connection:
+    return Connection.objects.create(name="УТ центральный офис", kind=ConnectionKind.SITE, login="ut")
+
+
+def make_run(connection: Connection, **kwargs: Any) -> ExchangeRun:
+    kwargs.setdefault("route", Route.CATALOG)
+    kwargs.setdefault("status", RunStatus.SUCCESS)
+    run = ExchangeRun.objects.create(connection=connection, **kwargs)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        ExchangeRun.objects.filter(pk=run.pk).update(finished_at=run.started_at + timedelta(seconds=75))
+        run.refresh_from_db()
+    return run
+
+
+def journal(run: ExchangeRun, count: int, **kwargs: Any) -> None:
+    ExchangeEvent.objects.bulk_create(
+        ExchangeEvent(run=run, connection=run.connection, message=f"line {i}", **kwargs) for i in range(count)
+    )
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.HEAD, Role.DIRECTOR, Role.ACCOUNTANT])
+def test_only_administrators_and_integrators_see_the_exchange(client: Any, site: Connection, role: str) -> None:
+    run = make_run(site)
+    client.force_login(UserFactory(role=role))
+    for url in (
+        reverse("web:exchange-connections"),
+        reverse("web:exchange-connection", args=[site.pk]),
+        reverse("web:exchange-runs"),
+        reverse("web:exchange-run", args=[run.pk]),
+    ):
+        assert client.get(url).status_code == 403, url
+    assert reverse("web:exchange-connections") not in client.get(reverse("web:dashboard")).content.decode()
+
+
+def test_integrator_sees_the_exchange_in_the_menu(client: Any, integrator: Any) -> None:
+    client.force_login(integrator)
+    page = client.get(reverse("web:dashboard")).content.decode()
+    assert reverse("web:exchange-connections") in page
+    client.force_login(UserFactory(role=Role.ADMIN))
+    assert client.get(reverse("web:exchange-connections")).status_code == 200
+
+
+def test_connections_show_last_run_and_last_error_without_a_query_per_row(
+    client: Any, integrator: Any, django_assert_max_num_queries: Any
+) -> None:
+    connections = [Connection.objects.create(name=f"База {i}", login=f"b{i}") for i in range(6)]
+    for connection in connections:
+        make_run(connection, status=RunStatus.SUCCESS)
+        latest = make_run(connection, route=Route.SALE, status=RunStatus.FAILED, failed=2)
+        ExchangeEvent.objects.create(connection=connection, run=latest, level=EventLevel.ERROR, message="Нет ИНН")
+    ExchangeEvent.objects.create(connection=connections[0], level=EventLevel.ERROR, message="Неверный пароль")
+    client.force_login(integrator)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("web:exchange-connections"))
+
+    rows = response.context["connections"]
+    assert [c.last_run.route for c in rows] == [Route.SALE] * 6
+    assert rows[0].last_error_message == "Неверный пароль"
+    assert rows[1].last_error_message == "Нет ИНН"
+    assert "2 refused" in response.content.decode()
+
+
+def test_runs_filtered_by_connection_status_and_errors(client: Any, integrator: Any, site: Connection) -> None:
+    other = Connection.objects.create(name="Банк", kind=ConnectionKind.BANK)
+    good = make_run(site)
+    refused = make_run(site, failed=3, route=Route.SALE)
+    failed = make_run(other, route=Route.BANK, status=RunStatus.FAILED)
+    client.force_login(integrator)
+
+    def shown(**params: Any) -> list[int]:
+        return [run.pk for run in client.get(reverse("web:exchange-runs"), params).context["page"].items]
+
+    assert shown() == [failed.pk, refused.pk, good.pk]
+    assert shown(connection=site.pk) == [refused.pk, good.pk]
+    assert shown(errors="1") == [failed.pk, refused.pk]
+    assert shown(status="failed", route="bank") == [failed.pk]
+    assert shown(status="nonsense") == [failed.pk, refused.pk, good.pk]
+
+
+def test_runs_are_paged_with_few_queries(
+    client: Any, integrator: Any, site: Connection, django_assert_max_num_queries: Any
+) -> None:
+    for _ in range(60):
+        make_run(site)
+    client.force_login(integrator)
+    with django_assert_max_num_queries(8):
+        first = client.get(reverse("web:exchange-runs"))
+    assert len(first.context["page"].items) == 50 and first.context["page"].has_next
+    assert len(client.get(reverse("web:exchange-runs"), {"page": 2}).context["page"].items) == 10
+
+
+def test_running_run_polls_its_progress_and_stops_when_finished(client: Any, integrator: Any, site: Connection) -> None:
+    run = make_run(site, status=RunStatus.RUNNING, done=250, total=1000)
+    client.force_login(integrator)
+
+    page = client.get(reverse("web:exchange-run", args=[run.pk])).content.decode()
+    progress_url = reverse("web:exchange-run-progress", args=[run.pk])
+    assert f'hx-get="{progress_url}"' in page
+    assert 'value="250"' in page and "25 %" in page
+
+    ExchangeRun.objects.filter(pk=run.pk).update(done=1000, created=990, failed=10)
+    fragment = client.get(progress_url, HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in fragment
+    assert 'value="1000"' in fragment.content.decode()
+
+    ExchangeRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCESS, finished_at=timezone.now())
+    finished = client.get(progress_url, HTTP_HX_REQUEST="true")
+    assert finished["HX-Refresh"] == "true"
+    assert "hx-get" not in finished.content.decode()
+    assert (
+        "hx-trigger"
+        not in client.get(reverse("web:exchange-run", args=[run.pk]))
+        .content.decode()
+        .split('id="run-progress"')[1]
+        .split(">")[0]
+    )
+
+
+def test_journal_is_paged_by_keyset_with_few_queries(
+    client: Any, integrator: Any, site: Connection, django_assert_max_num_queries: Any
+) -> None:
+    run = make_run(site)
+    journal(run, 250)
+    client.force_login(integrator)
+    url = reverse("web:exchange-run", args=[run.pk])
+
+    with django_assert_max_num_queries(8):
+        first = client.get(url).context["events"]
+    assert [e.message for e in first.items[:2]] == ["line 0", "line 1"] and len(first.items) == 100
+    assert first.has_next and not first.has_previous
+
+    second = client.get(url, {"after": first.last_id}).context["events"]
+    assert second.items[0].message == "line 100" and second.has_previous
+    third = client.get(url, {"after": second.last_id}).context["events"]
+    assert len(third.items) == 50 and not third.has_next
+    back = client.get(url, {"before": third.first_id}).context["events"]
+    assert [e.pk for e in back.items] == [e.pk for e in second.items]
+
+
+def test_journal_filters(client: Any, integrator: Any, site: Connection) -> None:
+    run = make_run(site)
+    journal(run, 30)
+    ExchangeEvent.objects.create(
+        run=run, connection=site, level=EventLevel.ERROR, message="ИНН 7707083890 не проходит проверку",
+        external_id="bd72d8f9-55bc-11d9-848a-00112f43529a", object_repr="ООО «Вектор»", field="inn",
+    )  # fmt: skip
+    ExchangeEvent.objects.create(run=run, connection=site, level=EventLevel.WARNING, message="Нет единицы")
+    client.force_login(integrator)
+    url = reverse("web:exchange-run", args=[run.pk])
+
+    def shown(**params: Any) -> list[str]:
+        return [event.message for event in client.get(url, params).context["events"].items]
+
+    assert shown(level="error") == ["ИНН 7707083890 не проходит проверку"]
+    assert shown(external_id="55bc-11d9") == ["ИНН 7707083890 не проходит проверку"]
+    assert shown(object="вектор") == ["ИНН 7707083890 не проходит проверку"]
+    assert shown(q="единиц") == ["Нет единицы"]
+    assert shown(level="error", q="единиц") == []
+    response = client.get(url, {"level": "error"})
+    assert response.context["level_counts"] == [("info", "Info", 30), ("warning", "Warning", 1), ("error", "Error", 1)]
+
+
+def test_raw_file_downloads_with_its_cyrillic_name(
+    client: Any, integrator: Any, site: Connection, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    run = make_run(site)
+    run.folder = run_folder_name(site.pk, run.pk)
+    run.save(update_fields=["folder"])
+    RunFolder(run.folder).save("import_files/Выгрузка товаров.xml", ContentFile(b"<?xml version='1.0'?><x/>"))
+    record = ExchangeFile.objects.create(run=run, name="import_files/Выгрузка товаров.xml", size=25)
+    other_run = make_run(site)
+    client.force_login(integrator)
+
+    response = client.get(reverse("web:exchange-run-file", args=[run.pk, record.pk]))
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"<?xml version='1.0'?><x/>"
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert unquote(disposition.split("filename*=utf-8''")[1]) == "Выгрузка товаров.xml"
+    # Another run's id with this file's id: not found, whatever is on disk.
+    assert client.get(reverse("web:exchange-run-file", args=[other_run.pk, record.pk])).status_code == 404
+    ExchangeRun.objects.filter(pk=run.pk).update(files_removed=True)
+    assert client.get(reverse("web:exchange-run-file", args=[run.pk, record.pk])).status_code == 404
+
+
+def test_run_now_queues_the_task_and_refuses_while_a_run_goes(
+    client: Any, integrator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdelka.exchange import tasks
+
+    connection = Connection.objects.create(
+        name="БП", kind=ConnectionKind.ODATA, url="http://1c/base/odata/standard.odata"
+    )
+    task = SyncTask.objects.create(connection=connection, name="Справочники")
+    queued: list[tuple[int, str]] = []
+    monkeypatch.setattr(tasks, "run_sync_task", lambda task_id, trigger: queued.append((task_id, trigger)))
+    client.force_login(integrator)
+    url = reverse("web:exchange-task-run", args=[task.pk])
+
+    assert client.get(url).status_code == 405
+    response = client.post(url, follow=True)
+    assert queued == [(task.pk, "manual")]
+    assert "queued" in response.content.decode()
+
+    running = make_run(connection, route=Route.ODATA, status=RunStatus.RUNNING)
+    response = client.post(url, follow=True)
+    assert queued == [(task.pk, "manual")]
+    assert f"Run #{running.pk} of this connection is still going." in response.content.decode()
+
+
+def test_site_connection_explains_that_1c_starts_the_exchange(client: Any, integrator: Any, site: Connection) -> None:
+    client.force_login(integrator)
+    page = client.get(reverse("web:exchange-connection", args=[site.pk])).content.decode()
+    assert "started by 1C itself" in page
+    assert "Run now" not in page

@@ -1,0 +1,264 @@
+"""Exchange with 1C, for administrators and integrators: connections, runs with a live progress bar, the
+journal of a run with filters, the raw files of a run, and "run now" where the route allows it."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from sdelka.exchange import selectors as exchange_selectors
+from sdelka.exchange.clientbank.importer import import_statement
+from sdelka.exchange.models import (
+    ACTIVE_RUN_STATUSES,
+    Connection,
+    ConnectionKind,
+    EventLevel,
+    ExchangeFile,
+    ExchangeRun,
+    Route,
+    RunStatus,
+    Trigger,
+)
+from sdelka.exchange.odata.metadata import cached_metadata
+from sdelka.exchange.odata.models import SyncTask
+from sdelka.exchange.storage import RunFolder, UnsafeName
+from sdelka.exchange.tasks import enqueue_sync
+
+from ..selectors import page_of
+from .common import acting_user, int_param, page_param, query_without
+
+MAX_STATEMENT_BYTES = 64 * 1024 * 1024
+POLL_SECONDS = 2
+
+
+def exchange_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Logged in, and an administrator or an integrator: the exchange is nobody else's business (403)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not acting_user(request).manages_exchange:
+            raise PermissionDenied(_("Only administrators and integrators see the exchange with 1C."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- connections ----------------------------------------------------------------------------------------
+
+
+@exchange_view
+def connection_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/exchange/connections.html", {"connections": exchange_selectors.connection_overview()})
+
+
+@exchange_view
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    runs = list(exchange_selectors.run_list(connection_id=connection.pk)[:10])
+    tasks: list[SyncTask] = []
+    if connection.kind == ConnectionKind.ODATA:
+        tasks = list(SyncTask.objects.filter(connection=connection).select_related("last_run").order_by("name"))
+    return render(
+        request,
+        "web/exchange/connection.html",
+        {
+            "connection": connection,
+            "runs": runs,
+            "tasks": tasks,
+            "active": any(run.status in ACTIVE_RUN_STATUSES for run in runs),
+            "events": exchange_selectors.connection_events(connection=connection),
+            "metadata": cached_metadata(connection=connection) if connection.kind == ConnectionKind.ODATA else None,
+            "settings": connection_settings(connection),
+            "can_upload": connection.kind == ConnectionKind.BANK and acting_user(request).sees_everything,
+        },
+    )
+
+
+def connection_settings(connection: Connection) -> list[tuple[str, Any]]:
+    """What the connection is set to, as label/value rows; secrets are never shown."""
+    rows: list[tuple[str, Any]] = [(_("Kind"), connection.get_kind_display()), (_("Active"), connection.is_active)]
+    if connection.kind == ConnectionKind.SITE:
+        rows += [
+            (_("Exchange login"), connection.login or "—"),
+            (_("Password"), _("set") if connection.password else _("not set")),
+            (_("Base prefix"), connection.prefix or "—"),
+            (_("Match counterparties by ИНН and КПП"), connection.match_counterparties_by_inn_kpp),
+            (_("Match products by article"), connection.match_products_by_article),
+            (_("Deactivate products missing from a full upload"), connection.deactivate_missing_products),
+            (_("Order file encoding"), connection.sale_encoding),
+            (_("File size limit per request, bytes"), connection.file_limit),
+        ]
+    elif connection.kind == ConnectionKind.ODATA:
+        options = connection.options or {}
+        rows += [
+            (_("1C address"), connection.url),
+            (_("User in 1C"), connection.remote_user),
+            (_("Password in 1C"), _("set") if connection.remote_secret else _("not set")),
+            (_("Request timeout, s"), options.get("timeout", "—")),
+            (_("$metadata timeout, s"), options.get("metadata_timeout", "—")),
+            (_("Retries"), options.get("retries", "—")),
+        ]
+    rows.append((_("Raw files kept, days"), connection.keep_files_days))
+    return rows
+
+
+# --- runs -----------------------------------------------------------------------------------------------
+
+
+@exchange_view
+def run_list(request: HttpRequest) -> HttpResponse:
+    def choice(name: str, values: list[str]) -> str:
+        value = request.GET.get(name, "")
+        return value if value in values else ""
+
+    filters: dict[str, Any] = {
+        "connection_id": int_param(request.GET.get("connection")),
+        "route": choice("route", Route.values),
+        "status": choice("status", RunStatus.values),
+        "trigger": choice("trigger", Trigger.values),
+        "has_errors": request.GET.get("errors") == "1",
+    }
+    page = page_of(exchange_selectors.run_list(**filters), page_param(request))
+    return render(
+        request,
+        "web/exchange/runs.html",
+        {
+            "page": page,
+            "filters": filters,
+            "connections": Connection.objects.order_by("name"),
+            "routes": Route.choices,
+            "statuses": RunStatus.choices,
+            "triggers": Trigger.choices,
+            "query": query_without(request, "page"),
+            "active": any(run.status in ACTIVE_RUN_STATUSES for run in page.items),
+        },
+    )
+
+
+def _run(pk: int) -> ExchangeRun:
+    return get_object_or_404(ExchangeRun.objects.select_related("connection"), pk=pk)
+
+
+def _run_state(run: ExchangeRun) -> dict[str, Any]:
+    end = run.finished_at or timezone.now()
+    return {
+        "run": run,
+        "running": run.status in ACTIVE_RUN_STATUSES,
+        "duration": end - run.started_at,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@exchange_view
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(pk)
+    filters = exchange_selectors.EventFilter(
+        level=request.GET.get("level", ""),
+        external_id=request.GET.get("external_id", "").strip(),
+        text=request.GET.get("q", "").strip(),
+        obj=request.GET.get("object", "").strip(),
+    )
+    events = exchange_selectors.event_page(
+        run=run, filters=filters, after=int_param(request.GET.get("after")), before=int_param(request.GET.get("before"))
+    )
+    counts = exchange_selectors.level_counts(run=run)
+    context = {
+        **_run_state(run),
+        "events": events,
+        "filters": filters,
+        "levels": EventLevel.choices,
+        "level_counts": [(value, label, counts[value]) for value, label in EventLevel.choices],
+        "files": list(ExchangeFile.objects.filter(run=run).order_by("id")),
+        "query": query_without(request, "after", "before"),
+    }
+    if request.htmx and request.GET.get("part") == "journal":  # type: ignore[attr-defined]
+        return render(request, "web/exchange/_journal.html", context)
+    return render(request, "web/exchange/run.html", context)
+
+
+@exchange_view
+def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress block of a run; it polls itself while the run goes. Once the run has ended the page is
+    reloaded once, so the journal and the files show what the run left."""
+    state = _run_state(_run(pk))
+    response = render(request, "web/exchange/_progress.html", state)
+    if request.htmx and not state["running"]:  # type: ignore[attr-defined]
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@exchange_view
+def run_file(request: HttpRequest, pk: int, file_pk: int) -> FileResponse:
+    """A raw file of the run, as 1C sent it: only a file recorded for this run, read from the run's own folder."""
+    run = _run(pk)
+    record = get_object_or_404(ExchangeFile, run=run, pk=file_pk)
+    if run.files_removed or not run.folder:
+        raise Http404(
+            _("The files of this run were removed after %(days)s days.") % {"days": run.connection.keep_files_days}
+        )
+    folder = RunFolder(run.folder)
+    try:
+        if not folder.exists(record.name):
+            raise Http404(_("The file is no longer stored."))
+        stream = folder.open(record.name)
+    except UnsafeName as exc:
+        raise Http404(_("The file is no longer stored.")) from exc
+    return FileResponse(stream, as_attachment=True, filename=posixpath.basename(record.name))
+
+
+# --- run now --------------------------------------------------------------------------------------------
+
+
+@exchange_view
+@require_POST
+def task_run(request: HttpRequest, pk: int) -> HttpResponse:
+    task = get_object_or_404(SyncTask.objects.select_related("connection"), pk=pk)
+    try:
+        enqueue_sync(task=task)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, _("Task “%(name)s” queued; its run appears below when it starts.") % {"name": task.name}
+        )
+    return redirect("web:exchange-connection", pk=task.connection_id)
+
+
+@exchange_view
+@require_POST
+def statement_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Import a bank statement file (1CClientBankExchange) into the bank connection; the run shows what came."""
+    connection = get_object_or_404(Connection, pk=pk, kind=ConnectionKind.BANK)
+    user = acting_user(request)
+    if not user.sees_everything:
+        raise PermissionDenied(_("Only an accountant, a director or an administrator imports bank statements."))
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, _("Choose the statement file (kl_to_1c.txt) to upload."))
+        return redirect("web:exchange-connection", pk=connection.pk)
+    if upload.size is not None and upload.size > MAX_STATEMENT_BYTES:
+        messages.error(request, _("The file is too large for a bank statement."))
+        return redirect("web:exchange-connection", pk=connection.pk)
+    try:
+        result = import_statement(data=upload.read(), user=user, filename=upload.name or "", connection=connection)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("web:exchange-connection", pk=connection.pk)
+    if result.ok:
+        messages.success(request, result.summary())
+    else:
+        messages.error(request, result.error)
+    return redirect("web:exchange-run", pk=result.run.pk)
