@@ -23,12 +23,14 @@ BUCKETS = ("not_due", "days_1_30", "days_31_60", "days_61_90", "days_90_plus")
 MONEY_FIELD: DecimalField[Decimal, Decimal] = DecimalField(max_digits=18, decimal_places=2)
 
 
-def open_invoices(*, user: Any) -> QuerySet[Invoice]:
-    """Invoices `user` sees that still wait for money, annotated with `owed` and `due` (date)."""
-    return (
-        Invoice.objects.visible_to(user)
-        .filter(status__in=OPEN_INVOICE_STATUSES, total__gt=F("paid_amount"))
-        .annotate(owed=F("total") - F("paid_amount"), due=Coalesce("due_date", "date"))
+def open_invoices(*, user: Any, owner: Any = None) -> QuerySet[Invoice]:
+    """Invoices `user` sees that still wait for money, annotated with `owed` and `due` (date); only those
+    of manager `owner` when given."""
+    invoices = Invoice.objects.visible_to(user)
+    if owner is not None:
+        invoices = invoices.filter(owner=owner)
+    return invoices.filter(status__in=OPEN_INVOICE_STATUSES, total__gt=F("paid_amount")).annotate(
+        owed=F("total") - F("paid_amount"), due=Coalesce("due_date", "date")
     )
 
 
@@ -81,10 +83,10 @@ def by_manager(*, user: Any, today: datetime.date | None = None) -> QuerySet[Any
     )
 
 
-def totals(*, user: Any, today: datetime.date | None = None) -> QuerySet[Any]:
-    """One row per currency: the whole visible receivable with its aging."""
+def totals(*, user: Any, today: datetime.date | None = None, owner: Any = None) -> QuerySet[Any]:
+    """One row per currency: the whole visible receivable (of manager `owner` when given) with its aging."""
     return (
-        open_invoices(user=user)
+        open_invoices(user=user, owner=owner)
         .order_by()
         .values("currency_id")
         .annotate(**_aging(today or timezone.localdate()))

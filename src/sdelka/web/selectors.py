@@ -7,6 +7,7 @@ so a page of 200,000 counterparties costs what a page of 50 does.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -26,8 +28,19 @@ from sdelka.catalog import selectors as catalog_selectors
 from sdelka.catalog.models import Product, ProductGroup
 from sdelka.parties import selectors as party_selectors
 from sdelka.parties.models import Counterparty, Tag
+from sdelka.sales import receivables
 from sdelka.sales import selectors as sales_selectors
-from sdelka.sales.models import OPEN_INVOICE_STATUSES, Deal, Invoice, Payment, PaymentDirection, Pipeline, StageKind
+from sdelka.sales.models import (
+    OPEN_INVOICE_STATUSES,
+    Deal,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentDirection,
+    Pipeline,
+    StageKind,
+)
+from sdelka.sales.receivables import MONEY_FIELD
 
 T = TypeVar("T")
 PER_PAGE = 50
@@ -55,6 +68,33 @@ def page_of(queryset: QuerySet[Any], number: int, per_page: int = PER_PAGE) -> P
 
 # --- Dashboard ------------------------------------------------------------------------------------
 
+SCOPE_MINE = "mine"
+SCOPE_TEAM = "team"
+
+
+@dataclass(frozen=True)
+class DashboardScope:
+    """Whose figures the dashboard shows. A manager sees his own (and co-owned); a head or the director
+    chooses between his own deals and invoices and everything he answers for."""
+
+    name: str
+    has_team: bool
+
+    @property
+    def owner_only(self) -> bool:
+        return self.has_team and self.name == SCOPE_MINE
+
+
+def dashboard_scope(*, user: User, requested: str) -> DashboardScope:
+    has_team = user.sees_everything or user.headed_teams.exists()
+    if not has_team:
+        return DashboardScope(SCOPE_MINE, has_team=False)
+    return DashboardScope(requested if requested in (SCOPE_MINE, SCOPE_TEAM) else SCOPE_TEAM, has_team=True)
+
+
+def _owned(queryset: QuerySet[Any], user: User, scope: DashboardScope, path: str = "owner") -> QuerySet[Any]:
+    return queryset.filter(**{path: user}) if scope.owner_only else queryset
+
 
 @dataclass(frozen=True)
 class DashboardSummary:
@@ -64,23 +104,21 @@ class DashboardSummary:
     tasks_due: int
 
 
-def dashboard_summary(*, user: User) -> DashboardSummary:
-    unpaid = (
-        Invoice.objects.visible_to(user)
-        .filter(status__in=OPEN_INVOICE_STATUSES)
-        .aggregate(total=Sum(F("total") - F("paid_amount")))["total"]
-    )
+def dashboard_summary(*, user: User, scope: DashboardScope) -> DashboardSummary:
+    unpaid = _owned(Invoice.objects.visible_to(user), user, scope).filter(status__in=OPEN_INVOICE_STATUSES)
+    tasks = activity_selectors.task_list(user=user, mine=not scope.has_team or scope.owner_only, team=True)
     return DashboardSummary(
-        counterparties=Counterparty.objects.visible_to(user).filter(is_active=True).count(),
-        open_deals=Deal.objects.visible_to(user).filter(stage__kind=StageKind.OPEN).count(),
-        unpaid_total=unpaid or Decimal("0.00"),
-        tasks_due=Task.objects.filter(assignee=user, is_done=False, due_at__lte=timezone.now()).count(),
+        counterparties=_owned(Counterparty.objects.visible_to(user), user, scope).filter(is_active=True).count(),
+        open_deals=_owned(Deal.objects.visible_to(user), user, scope).filter(stage__kind=StageKind.OPEN).count(),
+        unpaid_total=unpaid.aggregate(total=Sum(F("total") - F("paid_amount")))["total"] or Decimal("0.00"),
+        tasks_due=tasks.filter(is_done=False, due_at__lte=timezone.now()).count(),
     )
 
 
-def my_open_tasks(*, user: User, limit: int = 10) -> list[Task]:
-    """The user's open tasks, overdue and due first."""
-    tasks = activity_selectors.task_list(user=user, mine=True).filter(is_done=False)
+def dashboard_tasks(*, user: User, scope: DashboardScope, limit: int = 10) -> list[Task]:
+    """Open tasks, overdue and due first: the user's, or his team's when the team is shown."""
+    team = scope.has_team and not scope.owner_only
+    tasks = activity_selectors.task_list(user=user, mine=not team, team=team).filter(is_done=False)
     return list(tasks.order_by(F("due_at").asc(nulls_last=True), "pk")[:limit])
 
 
@@ -90,43 +128,124 @@ class FunnelStage:
     kind: str
     count: int
     total: Decimal
-    percent: int
-    """The stage's sum as a share of the largest stage's, for the bar drawn by the page itself."""
 
 
-def deal_funnel(*, user: User) -> list[FunnelStage]:
-    """Open deals the user sees (his own; a head's team; everyone's for a director) by stage of the
-    default pipeline, with counts and sums: one grouped query."""
+def deal_funnel(*, user: User, scope: DashboardScope) -> list[FunnelStage]:
+    """Open deals of the default pipeline by stage, with counts and sums: one grouped query."""
     pipeline = Pipeline.objects.filter(is_default=True).first()
     if pipeline is None:
         return []
-    rows = {
-        row["stage"]: row
-        for row in Deal.objects.visible_to(user)
-        .filter(pipeline=pipeline, closed_at__isnull=True)
-        .values("stage")
-        .annotate(count=Count("pk"), total=Sum("amount"))
+    deals = _owned(Deal.objects.visible_to(user), user, scope).filter(pipeline=pipeline, closed_at__isnull=True)
+    rows = {row["stage"]: row for row in deals.values("stage").annotate(count=Count("pk"), total=Sum("amount"))}
+    stages = pipeline.stages.filter(kind=StageKind.OPEN).order_by("order")
+    empty = {"count": 0, "total": Decimal(0)}
+    return [
+        FunnelStage(stage.name, stage.kind, rows.get(stage.pk, empty)["count"], rows.get(stage.pk, empty)["total"])
+        for stage in stages
+    ]
+
+
+@dataclass(frozen=True)
+class WeekSales:
+    monday: datetime.date
+    week: int
+    current: Decimal
+    previous_monday: datetime.date | None
+    previous: Decimal | None
+
+
+SALES_WEEKS = 12
+SOLD_EXCLUDED = (InvoiceStatus.DRAFT, InvoiceStatus.CANCELLED)
+
+
+def _same_iso_week_a_year_ago(monday: datetime.date) -> datetime.date | None:
+    year, week, _ = monday.isocalendar()
+    try:
+        return datetime.date.fromisocalendar(year - 1, week, 1)
+    except ValueError:  # week 53 of a year whose predecessor has only 52
+        return None
+
+
+def weekly_sales(
+    *, user: User, scope: DashboardScope, today: datetime.date | None = None, weeks: int = SALES_WEEKS
+) -> list[WeekSales]:
+    """Invoiced sums (issued, in roubles at each invoice's rate) for the last `weeks` ISO weeks and for the
+    same ISO weeks a year before: one grouped query over both date ranges."""
+    today = today or timezone.localdate()
+    this_monday = today - datetime.timedelta(days=today.weekday())
+    mondays = [this_monday - datetime.timedelta(weeks=back) for back in reversed(range(weeks))]
+    twins = {monday: _same_iso_week_a_year_ago(monday) for monday in mondays}
+    known_twins = [twin for twin in twins.values() if twin]
+    week = datetime.timedelta(days=7)
+    period = Q(date__gte=mondays[0], date__lt=this_monday + week)
+    if known_twins:
+        period |= Q(date__gte=min(known_twins), date__lt=max(known_twins) + week)
+    sold = _owned(Invoice.objects.visible_to(user), user, scope).exclude(status__in=SOLD_EXCLUDED).filter(period)
+    totals = {
+        _as_date(row["week"]): row["total"]
+        for row in sold.annotate(week=TruncWeek("date"))
+        .values("week")
+        .annotate(total=Sum(F("total") * F("exchange_rate"), output_field=MONEY_FIELD))
+        .order_by()
     }
-    stages = list(pipeline.stages.filter(kind=StageKind.OPEN).order_by("order"))
-    largest = max((rows[s.pk]["total"] or Decimal(0) for s in stages if s.pk in rows), default=Decimal(0))
-    funnel = []
-    for stage in stages:
-        row = rows.get(stage.pk, {"count": 0, "total": Decimal(0)})
-        total = row["total"] or Decimal(0)
-        percent = int(total * 100 / largest) if largest else 0
-        funnel.append(FunnelStage(stage.name, stage.kind, row["count"], total, percent))
-    return funnel
+    return [
+        WeekSales(
+            monday=monday,
+            week=monday.isocalendar()[1],
+            current=_money(totals.get(monday)),
+            previous_monday=twin,
+            previous=None if twin is None else _money(totals.get(twin)),
+        )
+        for monday, twin in twins.items()
+    ]
 
 
-def awaiting_payment(*, user: User, limit: int = 10) -> list[Invoice]:
+def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class AgingBucket:
+    key: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class CurrencyAging:
+    currency: str
+    open: Decimal
+    overdue: Decimal
+    buckets: list[AgingBucket]
+
+
+def receivables_aging(*, user: User, scope: DashboardScope) -> list[CurrencyAging]:
+    """What clients owe by age bucket, one row per currency (sales.receivables: one grouped query)."""
+    rows = receivables.totals(user=user, owner=user if scope.owner_only else None)
+    return [
+        CurrencyAging(
+            currency=row["currency_id"],
+            open=row["open"],
+            overdue=row["overdue"],
+            buckets=[AgingBucket(key, row[key]) for key in receivables.BUCKETS],
+        )
+        for row in rows
+    ]
+
+
+def awaiting_payment(*, user: User, scope: DashboardScope, limit: int = 10) -> list[Invoice]:
     """Issued invoices not yet paid, the most overdue first."""
-    invoices = Invoice.objects.visible_to(user).filter(status__in=OPEN_INVOICE_STATUSES)
+    invoices = _owned(Invoice.objects.visible_to(user), user, scope).filter(status__in=OPEN_INVOICE_STATUSES)
     invoices = invoices.select_related("counterparty", "currency")
     return list(invoices.order_by(F("due_date").asc(nulls_last=True), "pk")[:limit])
 
 
-def payments_today(*, user: User, limit: int = 10) -> list[Payment]:
-    payments = Payment.objects.visible_to(user).filter(date=timezone.localdate(), direction=PaymentDirection.INCOMING)
+def payments_today(*, user: User, scope: DashboardScope, limit: int = 10) -> list[Payment]:
+    payments = _owned(Payment.objects.visible_to(user), user, scope, path="counterparty__owner")
+    payments = payments.filter(date=timezone.localdate(), direction=PaymentDirection.INCOMING)
     return list(payments.select_related("counterparty", "currency").order_by("-pk")[:limit])
 
 

@@ -2,34 +2,67 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from sdelka.activities.models import Notification
 
-from .. import selectors, services
+from .. import charts, selectors, services
 from .common import acting_user
+
+AGING_LABELS = {
+    "not_due": gettext_lazy("Not yet due"),
+    "days_1_30": gettext_lazy("1–30 days overdue"),
+    "days_31_60": gettext_lazy("31–60 days overdue"),
+    "days_61_90": gettext_lazy("61–90 days overdue"),
+    "days_90_plus": gettext_lazy("Over 90 days overdue"),
+}
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
+    scope = selectors.dashboard_scope(user=user, requested=request.GET.get("scope", ""))
+    funnel = selectors.deal_funnel(user=user, scope=scope)
+    weeks = selectors.weekly_sales(user=user, scope=scope)
+    aging = selectors.receivables_aging(user=user, scope=scope)
     return render(
         request,
         "web/dashboard.html",
         {
-            "summary": selectors.dashboard_summary(user=user),
-            "tasks": selectors.my_open_tasks(user=user),
-            "funnel": selectors.deal_funnel(user=user),
-            "awaiting": selectors.awaiting_payment(user=user),
-            "payments": selectors.payments_today(user=user),
+            "scope": scope,
+            "summary": selectors.dashboard_summary(user=user, scope=scope),
+            "tasks": selectors.dashboard_tasks(user=user, scope=scope),
+            "funnel": funnel,
+            "funnel_chart": charts.bar_chart([(stage.name, stage.total, stage.count) for stage in funnel]),
+            "weeks": weeks,
+            "sales_chart": charts.column_chart([_week_row(week) for week in weeks]),
+            "aging": [
+                (row, charts.bar_chart([(str(AGING_LABELS[b.key]), b.amount, None) for b in row.buckets]))
+                for row in aging
+            ],
+            "awaiting": selectors.awaiting_payment(user=user, scope=scope),
+            "payments": selectors.payments_today(user=user, scope=scope),
             "today": timezone.localdate(),
             "now": timezone.now(),
         },
     )
+
+
+def _week_row(week: selectors.WeekSales) -> tuple[str, str, Decimal, Decimal | None]:
+    title = _("Week %(week)s from %(monday)s") % {
+        "week": week.week,
+        "monday": date_format(week.monday, "SHORT_DATE_FORMAT"),
+    }
+    return (str(week.week), title, week.current, week.previous)
 
 
 @login_required
