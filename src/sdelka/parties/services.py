@@ -190,6 +190,35 @@ def may_assign(user: User, target: User) -> bool:
     return user.sees_all_vip or target.pk in set(scope_user_ids(user))
 
 
+def may_manage_access(user: User, counterparty: Counterparty) -> bool:
+    """Whether `user` may change who shares `counterparty` (co-owners) and who sees it when VIP: its owner,
+    the heads of the owner's teams, the director and administrators. Co-owners and accountants may not."""
+    return _may_manage_owned_by(user, counterparty.owner_id)
+
+
+def _may_manage_owned_by(user: User, owner_id: int | None) -> bool:
+    return user.sees_all_vip or owner_id is None or owner_id in set(scope_user_ids(user))
+
+
+def _access_errors(errors: Errors, *, user: User, instance: Counterparty, values: Mapping[str, Any], old: Any) -> None:
+    """Refuse changes of co-owners and VIP access by someone who may not manage them (see `may_manage_access`)."""
+    changed = [
+        name
+        for name, before, after in (
+            ("co_owners", set(old["co_owners"]), {getattr(u, "pk", u) for u in values.get("co_owners") or []}),
+            ("vip_users", set(old["vip_users"]), {getattr(u, "pk", u) for u in values.get("vip_users") or []}),
+            ("is_vip", instance.is_vip, values.get("is_vip")),
+        )
+        if name in values and before != after
+    ]
+    if changed and not _may_manage_owned_by(user, old["owner"]):
+        _add(
+            errors,
+            changed[0],
+            _("Only the owner of the counterparty, the head of his team or the director may change who shares it."),
+        )
+
+
 def _assignment_errors(errors: Errors, *, user: User, field: str, new: Iterable[User], old: Iterable[Any]) -> None:
     """Users newly given a counterparty must be within what `user` may hand out; existing ones stay."""
     old_ids = {getattr(u, "pk", u) for u in old}
@@ -418,6 +447,9 @@ def _prepare(
     errors = counterparty_errors(user=user, counterparty=instance)
     if instance.owner_id != old_owner:
         _assignment_errors(errors, user=user, field="owner", new=[instance.owner], old=[old_owner])
+    if counterparty is not None:
+        old = {"co_owners": old_co_owners, "vip_users": old_vip_users, "owner": old_owner}
+        _access_errors(errors, user=user, instance=instance, values=values, old=old)
     if "co_owners" in values:
         _assignment_errors(errors, user=user, field="co_owners", new=values["co_owners"], old=old_co_owners)
     if values.get("vip_users"):
@@ -502,6 +534,10 @@ def set_vip(
 
     `vip_users`, when given, replaces the list; users newly named must be ones `user` may hand out."""
     _ensure_visible(user, counterparty)
+    if not may_manage_access(user, counterparty):
+        raise PermissionDenied(
+            _("Only the owner of the counterparty, the head of his team or the director may change who sees it.")
+        )
     if vip_users is not None:
         vip_users = list(vip_users)
         errors: Errors = {}

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -150,3 +151,42 @@ class TaskForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AccessForm(forms.Form):
+    """Who shares a counterparty and who sees it when it is VIP. The users offered are those the editor may
+    hand it to, plus whoever is already named (they stay unless unticked)."""
+
+    co_owners = forms.ModelMultipleChoiceField(
+        label=_("Co-owners"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Co-owners see the counterparty and work with it like its owner."),
+    )
+    is_vip = forms.BooleanField(label=_("VIP: only the people named below and the director see it"), required=False)
+    vip_users = forms.ModelMultipleChoiceField(
+        label=_("Who sees this VIP"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The owner is always among them."),
+    )
+
+    def __init__(self, *args: Any, user: User, counterparty: Counterparty, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "co_owners": list(counterparty.co_owners.all()),
+                "is_vip": counterparty.is_vip,
+                "vip_users": list(counterparty.vip_users.all()),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        named = counterparty.co_owners.through.objects.filter(counterparty=counterparty).values("user_id")
+        seeing = counterparty.vip_users.through.objects.filter(counterparty=counterparty).values("user_id")
+        offered = selectors.owner_choices(user=user).values("pk")
+        candidates = User.objects.filter(Q(pk__in=offered) | Q(pk__in=named) | Q(pk__in=seeing))
+        candidates = candidates.order_by("last_name", "first_name", "username")
+        self.fields["co_owners"].queryset = candidates.exclude(pk=counterparty.owner_id)  # type: ignore[attr-defined]
+        self.fields["vip_users"].queryset = candidates  # type: ignore[attr-defined]

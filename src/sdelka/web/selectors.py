@@ -349,6 +349,7 @@ class CounterpartyCard:
     payments: list[Payment]
     tasks: list[Task]
     debt: Decimal
+    onec: OneCState
     timeline: list[activity_selectors.TimelineItem] = field(default_factory=list)
 
 
@@ -373,6 +374,7 @@ def counterparty_card(*, user: User, pk: Any) -> CounterpartyCard:
             activity_selectors.task_list(user=user).filter(counterparty=counterparty, is_done=False)[:CARD_LIMIT]
         ),
         debt=debt["debt"] or Decimal("0.00"),
+        onec=onec_state(counterparty),
         timeline=activity_selectors.timeline(user=user, counterparty_id=counterparty.pk, limit=50),
     )
 
@@ -383,6 +385,54 @@ def counterparty_options(*, user: User, query: str, limit: int = 20) -> list[Cou
     if query.strip():
         return list(party_selectors.search_counterparties(queryset, query).order_by("name", "pk")[:limit])
     return list(queryset.order_by("-created_at", "-pk")[:limit])
+
+
+# --- 1C link state --------------------------------------------------------------------------------
+
+ONEC_PROBLEM_LIMIT = 10
+ONEC_PROBLEM_DAYS = 90
+
+
+@dataclass
+class OneCState:
+    """What the 1C bases know of one object: its ids there (with code and last sync) and recent problems."""
+
+    refs: list[Any]
+    problems: list[Any]
+    orders: list[Any] = field(default_factory=list)
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.refs or self.orders)
+
+
+def onec_state(obj: Counterparty | Invoice) -> OneCState:
+    """The exchange's external ids of `obj` (a counterparty or an invoice), the warnings and errors the
+    journal recorded for those ids lately, and for an invoice the order state 1C reported: three queries."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from sdelka.exchange.models import EventLevel, ExchangeEvent, ExternalRef, OrderState
+
+    refs = list(
+        ExternalRef.objects.filter(content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
+        .select_related("connection", "seen_run")
+        .order_by("connection__name", "kind", "pk")
+    )
+    orders: list[Any] = []
+    if isinstance(obj, Invoice):
+        orders = list(OrderState.objects.filter(invoice=obj).select_related("connection").order_by("connection__name"))
+    problems: list[Any] = []
+    if refs:
+        # The journal names a record by its 1C id; each id counts only in its own base.
+        same_record = Q(pk__in=[])
+        for ref in refs:
+            same_record |= Q(connection_id=ref.connection_id, external_id=ref.external_id)
+        since = timezone.now() - timedelta(days=ONEC_PROBLEM_DAYS)
+        events = ExchangeEvent.objects.filter(
+            same_record, level__in=(EventLevel.WARNING, EventLevel.ERROR), created_at__gte=since
+        )
+        problems = list(events.select_related("connection").order_by("-pk")[:ONEC_PROBLEM_LIMIT])
+    return OneCState(refs=refs, problems=problems, orders=orders)
 
 
 # --- Deals ----------------------------------------------------------------------------------------
@@ -492,6 +542,56 @@ def products_for_lines(*, user: User, ids: Sequence[int]) -> dict[int, Product]:
 def product_options(*, user: User, query: str, limit: int = 20) -> list[Product]:
     products = catalog_selectors.product_list(user=user, search=query, active=True).prefetch_related(None)
     return list(products.select_related("unit")[:limit])
+
+
+# --- Payments -------------------------------------------------------------------------------------
+
+
+def payment_page(
+    *, user: User, direction: str = "", search: str = "", counterparty: int | None = None, page: int = 1
+) -> Page[Payment]:
+    """Payments the user sees, newest first; by number, payer name or ИНН, or a visible counterparty."""
+    payments = Payment.objects.visible_to(user)
+    if counterparty is not None:
+        payments = payments.filter(counterparty_id=counterparty)
+    if direction in PaymentDirection.values:
+        payments = payments.filter(direction=direction)
+    query = search.strip()
+    if query:
+        payments = payments.filter(
+            Q(number=query)
+            | Q(payer_inn=query)
+            | Q(payer_name__icontains=query)
+            | Q(
+                counterparty__in=party_selectors.search_counterparties(
+                    Counterparty.objects.visible_to(user), query
+                ).values("pk")
+            )
+        )
+    payments = payments.select_related("counterparty", "currency", "organisation")
+    return page_of(payments.order_by("-date", "-pk"), page)
+
+
+@dataclass
+class PaymentCard:
+    payment: Payment
+    allocations: list[Any]
+    bank_document: Any
+
+
+def payment_card(*, user: User, pk: Any) -> PaymentCard:
+    """A payment with its allocations to invoices and the bank statement line it came from, if any."""
+    from sdelka.exchange.models import BankDocument
+
+    payment = _get_or_404(
+        Payment.objects.visible_to(user).select_related(
+            "counterparty", "currency", "organisation", "bank_account", "created_by"
+        ),
+        pk,
+    )
+    allocations = payment.allocations.select_related("invoice", "invoice__currency").order_by("invoice__date", "pk")
+    document = BankDocument.objects.filter(payment=payment).select_related("run", "run__connection").first()
+    return PaymentCard(payment=payment, allocations=list(allocations), bank_document=document)
 
 
 # --- Tasks and notifications ----------------------------------------------------------------------

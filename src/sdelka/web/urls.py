@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
-from .views import catalog, counterparties, deals, exchange, invoices, rules, tasks
+from .views import catalog, counterparties, deals, exchange, invoices, payments, rules, tasks
 
 app_name = "web"
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("counterparties/options/", counterparties.counterparty_options, name="counterparty-options"),
     path("counterparties/<int:pk>/", counterparties.counterparty_detail, name="counterparty-detail"),
     path("counterparties/<int:pk>/edit/", counterparties.counterparty_edit, name="counterparty-edit"),
+    path("counterparties/<int:pk>/access/", counterparties.counterparty_access, name="counterparty-access"),
     path("counterparties/<int:pk>/contacts/", counterparties.contact_add, name="counterparty-contact-add"),
     path("counterparties/<int:pk>/notes/", counterparties.note_add, name="counterparty-note-add"),
     # Deals
@@ -45,6 +46,9 @@ urlpatterns = [
     path("invoices/<int:pk>/", invoices.invoice_detail, name="invoice-detail"),
     path("invoices/<int:pk>/edit/", invoices.invoice_edit, name="invoice-edit"),
     path("invoices/<int:pk>/issue/", invoices.invoice_issue, name="invoice-issue"),
+    # Payments
+    path("payments/", payments.payment_list, name="payment-list"),
+    path("payments/<int:pk>/", payments.payment_detail, name="payment-detail"),
     # Tasks
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/new/", tasks.task_create, name="task-create"),

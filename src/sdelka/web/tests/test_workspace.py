@@ -70,6 +70,7 @@ def valid_inn() -> str:
         "web:deal-create",
         "web:invoice-list",
         "web:invoice-create",
+        "web:payment-list",
         "web:task-list",
         "web:task-create",
         "web:product-list",

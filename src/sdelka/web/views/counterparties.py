@@ -19,7 +19,7 @@ from sdelka.parties import services as party_services
 from sdelka.parties.models import Counterparty, CounterpartyKind
 
 from .. import selectors
-from ..forms import ContactForm, CounterpartyWebForm, NoteForm, attach_errors
+from ..forms import AccessForm, ContactForm, CounterpartyWebForm, NoteForm, attach_errors
 from .common import acting_user, int_param, page_param, query_without
 
 COUNTERPARTY_CHECKED = ("inn", "kpp", "ogrn", "okpo")
@@ -64,7 +64,13 @@ def counterparty_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "web/counterparties/detail.html",
-        {"card": card, "c": card.counterparty, "contact_form": ContactForm(), "note_form": NoteForm()},
+        {
+            "card": card,
+            "c": card.counterparty,
+            "contact_form": ContactForm(),
+            "note_form": NoteForm(),
+            "may_manage_access": party_services.may_manage_access(user, card.counterparty),
+        },
     )
 
 
@@ -117,6 +123,32 @@ def counterparty_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def counterparty_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _counterparty_form(request, party_selectors.counterparty_get(user=acting_user(request), pk=pk))
+
+
+@login_required
+def counterparty_access(request: HttpRequest, pk: int) -> HttpResponse:
+    """Co-owners and VIP access of a counterparty: for its owner, his heads and the director (403 otherwise)."""
+    user = acting_user(request)
+    counterparty = party_selectors.counterparty_get(user=user, pk=pk)
+    if not party_services.may_manage_access(user, counterparty):
+        raise PermissionDenied(
+            _("Only the owner of the counterparty, the head of his team or the director may change who shares it.")
+        )
+    # Unticking everyone posts no field at all, so the form is bound on POST, not on a non-empty POST.
+    form = AccessForm(request.POST if request.method == "POST" else None, user=user, counterparty=counterparty)
+    if form.is_bound and form.is_valid():
+        data = dict(form.cleaned_data)
+        if data["is_vip"] and not user.sees_all_vip and user not in data["vip_users"]:
+            # Whoever marks a counterparty VIP keeps seeing it; otherwise he would lock himself out.
+            data["vip_users"] = [*data["vip_users"], user]
+        try:
+            party_services.update_counterparty(user=user, counterparty=counterparty, data=data)
+        except ValidationError as error:
+            attach_errors(form, error)
+        else:
+            messages.success(request, _("Access to “%(name)s” saved.") % {"name": counterparty.name})
+            return redirect("web:counterparty-detail", pk=pk)
+    return render(request, "web/counterparties/access.html", {"form": form, "c": counterparty})
 
 
 @login_required

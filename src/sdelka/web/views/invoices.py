@@ -44,7 +44,12 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
 def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = selectors.invoice_get(user=acting_user(request), pk=pk)
     links = {name: optional_url(f"sales:invoice-{name}", invoice.pk) for name in ("print", "pdf", "send")}
-    return render(request, "web/invoices/detail.html", {"invoice": invoice, "links": links})
+    allocations = invoice.allocations.select_related("payment").order_by("payment__date", "pk")
+    return render(
+        request,
+        "web/invoices/detail.html",
+        {"invoice": invoice, "links": links, "allocations": list(allocations), "onec": selectors.onec_state(invoice)},
+    )
 
 
 def _lookup(model: Any, value: Any) -> Any:
