@@ -63,9 +63,7 @@ def paid_from_statement(staff, shop, counterparty, invoice):
 # --- Payments -------------------------------------------------------------------------------------
 
 
-def test_payment_page_shows_payer_allocations_and_statement(
-    client, staff, shop, django_assert_max_num_queries
-):
+def test_payment_page_shows_payer_allocations_and_statement(client, staff, shop, django_assert_max_num_queries):
     own = CounterpartyFactory(owner=staff.manager)
     invoice = issued_invoice(staff, shop, own)
     payment = paid_from_statement(staff, shop, own, invoice)
