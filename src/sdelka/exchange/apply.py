@@ -7,10 +7,16 @@ A record whose content hash (sha1 of the canonical record plus what it resolved 
 one is unchanged and not written. Writes are bulk_create / bulk_update. Nothing is deleted: a deleted
 mark deactivates, and products missing from a full upload are deactivated by `deactivate_missing`
 when the connection's option says so. A bad record becomes an `ExchangeEvent` and the run goes on.
+
+Catalogue products and offers may come as `RawElement`s (the CommerceML reader's raw mode): an element whose
+digest (its bytes, the base's reference data, its pictures; see `ElementDigest`) and object are the same as
+when it was last applied is counted unchanged without being turned into records. Only elements applied
+without any journal event get a digest, so whatever was skipped or refused is tried again next time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -24,7 +30,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from sdelka.catalog import models as catalog
@@ -33,13 +39,30 @@ from sdelka.core.vat import VatRate
 
 from . import bulk
 from . import records as r
-from .models import Connection, EventLevel, ExchangeEvent, ExchangeRun, ExternalRef, ProductImage, RefKind
+from .commerceml.reader_values import split_variant_id
+from .models import (
+    Connection,
+    ElementDigest,
+    EventLevel,
+    ExchangeEvent,
+    ExchangeRun,
+    ExternalRef,
+    ProductImage,
+    RefKind,
+)
 from .services import journal_event
 from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+BATCH_RAW_BYTES = 8 * 2**20  # raw elements are kept as bytes until their batch is decided: cap the batch's weight
+# What a product or an offer means depends on these besides its own element (its group, the texts of property
+# values; price types and warehouses): a change of any of them makes the element digests of that kind stale.
+REFERENCE_KINDS = {
+    "product": (RefKind.GROUP, RefKind.PROPERTY, RefKind.PROPERTY_OPTION),
+    "offer": (RefKind.PRICE_TYPE, RefKind.WAREHOUSE),
+}
 TOTAL_WAREHOUSE_ID = "__total__"  # ExternalRef id of the per-connection warehouse that holds total-only stock
 DEFAULT_UNIT_CODE = "796"
 M = TypeVar("M", bound=models.Model)
@@ -117,13 +140,20 @@ def _offer_key(record: Any) -> tuple[str, str | None] | None:
 
 
 def batched(records: Iterable[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]:
-    """Batches of about `size` records; the prices and stock of one offer are never split between two."""
+    """Batches of about `size` records (or raw elements of at most BATCH_RAW_BYTES); the prices and stock of one
+    offer are never split between two."""
     batch: list[Any] = []
+    weight = 0
     for record in records:
-        if len(batch) >= size and (_offer_key(record) is None or _offer_key(record) != _offer_key(batch[-1])):
+        if (len(batch) >= size or weight >= BATCH_RAW_BYTES) and (
+            _offer_key(record) is None or _offer_key(record) != _offer_key(batch[-1])
+        ):
             yield batch
             batch = []
+            weight = 0
         batch.append(record)
+        if isinstance(record, r.RawElement):
+            weight += len(record.data)
     if batch:
         yield batch
 
@@ -153,12 +183,18 @@ class Applier:
         # 1C id → our pk of what the current batch resolved or wrote (cleared per batch: memory stays bounded).
         self._memo: dict[tuple[str, str], int] = {}
         self._warehouse_set: set[int] | None = None
+        # A full upload records the run on the refs of the products it names, unchanged ones too: only those refs
+        # (deactivate_missing reads nothing else), so the option may be switched on up to the deactivate step.
+        self._mark_seen = False
+        self._reference_stamps: dict[str, str] = {}
+        self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
 
     # --- journal ---
 
     def event(
         self, level: str, message: str, *, external_id: str = "", obj: str = "", field_name: str = "", value: str = ""
     ) -> None:
+        self._tainted.add(external_id)
         self._events.append(
             journal_event(
                 run=self.run,
@@ -173,6 +209,7 @@ class Applier:
         )
 
     def warn_once(self, key: str, message: str, **kwargs: Any) -> None:
+        self._tainted.add(kwargs.get("external_id", ""))
         if key not in self._warned:
             self._warned.add(key)
             self.event(EventLevel.WARNING, message, **kwargs)
@@ -184,10 +221,12 @@ class Applier:
 
     # --- entry point ---
 
-    def apply(self, records: Iterable[Any]) -> Outcome:
+    def apply(self, records: Iterable[Any], *, in_transaction: bool = False) -> Outcome:
+        """Apply batch by batch, each in its own transaction; with `in_transaction` the caller holds one
+        transaction around the whole file."""
         for batch in batched(records):
             counts = Counts()
-            with transaction.atomic():
+            with contextlib.nullcontext() if in_transaction else transaction.atomic():
                 self._apply_batch(batch, counts)
                 self.flush_events()
                 ExchangeRun.objects.filter(pk=self.run.pk).update(
@@ -205,13 +244,57 @@ class Applier:
 
     def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
         self._memo = {}
+        self._tainted = set()
         by_type: dict[type, list[Any]] = defaultdict(list)
+        raws: list[r.RawElement] = []
         for record in batch:
             if isinstance(record, r.Package):
                 self._package(record)
+            elif isinstance(record, r.RawElement):
+                raws.append(record)
             else:
                 by_type[type(record)].append(record)
-        for error in by_type.pop(r.RecordError, []):
+        # Dependencies first: a product needs its group and unit, a variant its product, a price its type.
+        reference: list[tuple[type, Callable[[list[Any], Counts], None]]] = [
+            (r.Unit, self._units_batch),
+            (r.Group, self._groups),
+            (r.Property, self._properties),
+            (r.PriceType, self._price_types),
+            (r.Warehouse, self._warehouses),
+        ]
+        if any(record_type in by_type for record_type, _handler in reference):
+            self._reference_stamps = {}
+        self._run_handlers(by_type, reference, counts)
+        changed = self._changed_elements(raws, counts) if raws else []
+        for raw in changed:
+            for record in raw.records():
+                by_type[type(record)].append(record)
+        self._record_errors(by_type.pop(r.RecordError, []), counts)
+        self._run_handlers(
+            by_type,
+            [(r.Product, self._products), (r.Variant, self._variants), (r.Price, self._prices), (r.Stock, self._stock)],
+            counts,
+        )
+        for record_type, items in by_type.items():
+            counts.skipped += len(items)
+            self.warn_once(
+                f"skip:{record_type.__name__}",
+                f"{record_type.__name__} records are not taken from a catalogue exchange; skipped.",
+            )
+        if changed:
+            self._store_digests(changed)
+
+    @staticmethod
+    def _run_handlers(
+        by_type: dict[type, list[Any]], handlers: list[tuple[type, Callable[[list[Any], Counts], None]]], counts: Counts
+    ) -> None:
+        for record_type, handler in handlers:
+            items = by_type.pop(record_type, [])
+            if items:
+                handler(items, counts)
+
+    def _record_errors(self, errors: list[r.RecordError], counts: Counts) -> None:
+        for error in errors:
             counts.failed += 1
             self.event(
                 EventLevel.ERROR,
@@ -221,34 +304,119 @@ class Applier:
                 field_name=error.field,
                 value=error.value,
             )
-        # Dependencies first: a product needs its group and unit, a variant its product, a price its type.
-        handlers: list[tuple[type, Callable[[list[Any], Counts], None]]] = [
-            (r.Unit, self._units_batch),
-            (r.Group, self._groups),
-            (r.Property, self._properties),
-            (r.PriceType, self._price_types),
-            (r.Warehouse, self._warehouses),
-            (r.Product, self._products),
-            (r.Variant, self._variants),
-            (r.Price, self._prices),
-            (r.Stock, self._stock),
-        ]
-        for record_type, handler in handlers:
-            items = by_type.pop(record_type, [])
-            if items:
-                handler(items, counts)
-        for record_type, items in by_type.items():
-            counts.skipped += len(items)
-            self.warn_once(
-                f"skip:{record_type.__name__}",
-                f"{record_type.__name__} records are not taken from a catalogue exchange; skipped.",
-            )
 
     def _package(self, package: r.Package) -> None:
         self.outcome.package = package
         self.changes_only = bool(package.changes_only)
         if package.kind == r.PackageKind.IMPORT and package.changes_only is False:
             self.outcome.full_products = True
+            self._mark_seen = True
+
+    # --- raw elements: skipped whole when unchanged ---
+
+    def _source(self, raw: r.RawElement) -> str:
+        package = self.outcome.package
+        return f"{raw.kind}:{package.kind if package is not None else ''}"
+
+    def reference_stamp(self, element_kind: str) -> str:
+        """The state of the reference data an element kind depends on (count and latest change of the base's
+        refs of those kinds), asked again only after a batch that carried reference records."""
+        stamp = self._reference_stamps.get(element_kind)
+        if stamp is None:
+            state = ExternalRef.objects.filter(
+                connection=self.connection, kind__in=REFERENCE_KINDS[element_kind]
+            ).aggregate(count=Count("pk"), last=Max("updated_at"))
+            stamp = f"{state['count']}/{state['last'].isoformat() if state['last'] else ''}"
+            self._reference_stamps[element_kind] = stamp
+        return stamp
+
+    def _digest(self, raw: r.RawElement) -> str:
+        parts = [self.reference_stamp(raw.kind), raw.digest]
+        for path in raw.images:  # a picture re-sent under the same name, or sent after its product, counts
+            try:
+                parts.append(f"{path}:{self.folder.size(path) if self.folder is not None else ''}")
+            except UnsafeName:
+                parts.append(f"{path}:-")
+        return hashlib.sha1("\n".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    @staticmethod
+    def _applied_to(raw: r.RawElement) -> tuple[type[models.Model], str, str]:
+        """What an element was applied to (model, ref kind, 1C id): an offer of a characteristic to its variant."""
+        product_id, variant_id = split_variant_id(raw.external_id)
+        if raw.kind == "offer" and variant_id is not None:
+            return catalog.Variant, RefKind.VARIANT, variant_id
+        return catalog.Product, RefKind.PRODUCT, product_id
+
+    def _changed_elements(self, raws: list[r.RawElement], counts: Counts) -> list[r.RawElement]:
+        """The raw elements that must be turned into records; the others are counted unchanged."""
+        stored: dict[tuple[str, str], tuple[str, int]] = {}
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for raw in raws:
+            by_source[self._source(raw)].append(raw.external_id)
+        for source, ids in by_source.items():
+            rows = ElementDigest.objects.filter(
+                connection=self.connection, source=source, external_id__in=set(ids)
+            ).values_list("external_id", "digest", "object_id")
+            for ext, digest, object_id in rows:
+                stored[(source, ext)] = (digest, object_id)
+        candidates: list[tuple[r.RawElement, int]] = []
+        changed: list[r.RawElement] = []
+        for raw in raws:
+            row = stored.get((self._source(raw), raw.external_id))
+            if row is not None and row[0] == self._digest(raw):
+                candidates.append((raw, row[1]))
+            else:
+                changed.append(raw)
+        alive: set[tuple[type[models.Model], int]] = set()
+        for model in {self._applied_to(raw)[0] for raw, _pk in candidates}:
+            wanted = [pk for raw, pk in candidates if self._applied_to(raw)[0] is model]
+            found = model._default_manager.filter(pk__in=wanted).values_list("pk", flat=True)
+            alive.update((model, pk) for pk in found)
+        seen: list[str] = []
+        for raw, pk in candidates:
+            if (self._applied_to(raw)[0], pk) in alive:
+                counts.unchanged += 1
+                if raw.kind == "product":
+                    seen.append(raw.external_id)
+            else:
+                changed.append(raw)  # its product or variant was deleted in Sdelka: applied again
+        if seen and self._mark_seen:
+            ExternalRef.objects.filter(connection=self.connection, kind=RefKind.PRODUCT, external_id__in=seen).update(
+                seen_run=self.run
+            )
+        return changed
+
+    def _store_digests(self, changed: list[r.RawElement]) -> None:
+        """Digests of the applied elements that the batch journalled nothing about (the last of duplicates wins)."""
+        wanted: dict[tuple[str, str], tuple[str, int]] = {}
+        for raw in changed:
+            if raw.external_id in self._tainted:
+                continue
+            _model, kind, ext = self._applied_to(raw)
+            target = self._memo.get((kind, ext))
+            if target is not None:
+                wanted[(self._source(raw), raw.external_id)] = (self._digest(raw), target)
+        if not wanted:
+            return
+        existing: dict[tuple[str, str], int] = {}
+        by_source: dict[str, set[str]] = defaultdict(set)
+        for source, ext in wanted:
+            by_source[source].add(ext)
+        for source, ids in by_source.items():
+            rows = ElementDigest.objects.filter(
+                connection=self.connection, source=source, external_id__in=ids
+            ).values_list("external_id", "pk")
+            existing.update({(source, ext): pk for ext, pk in rows})
+        create: list[tuple[Any, ...]] = []
+        update: list[tuple[Any, ...]] = []
+        for key, (digest, target) in wanted.items():
+            pk = existing.get(key)
+            if pk is None:
+                create.append((self.connection.pk, *key, digest, target))
+            else:
+                update.append((pk, digest, target))
+        bulk.insert_rows(ElementDigest, ("connection_id", "source", "external_id", "digest", "object_id"), create)
+        bulk.update_rows(ElementDigest, ("digest", "object_id"), update)
 
     # --- the generic upsert ---
 
@@ -364,7 +532,7 @@ class Applier:
             result[ext] = obj.pk
         if to_update and update_fields:
             self._update_objects(model, list(to_update.values()), sorted(update_fields))
-        if unchanged_refs:
+        if unchanged_refs and self._mark_seen and kind == RefKind.PRODUCT:
             ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
         content_type_id = self._content_type(model).pk
         now = timezone.now()
@@ -939,9 +1107,11 @@ def apply_records(
     records: Iterable[Any],
     folder: RunFolder | None = None,
     progress: Callable[[Counts], None] | None = None,
+    in_transaction: bool = False,
 ) -> Outcome:
     """Apply `records` (from a reader) for `connection` within `run`; counts are added to the run."""
-    outcome = Applier(connection=connection, run=run, folder=folder, progress=progress).apply(records)
+    applier = Applier(connection=connection, run=run, folder=folder, progress=progress)
+    outcome = applier.apply(records, in_transaction=in_transaction)
     if outcome.full_products:
         ExchangeRun.objects.filter(pk=run.pk).update(full_products=True)
     return outcome
@@ -952,7 +1122,12 @@ def deactivate_missing(*, connection: Connection, run: ExchangeRun) -> int:
     if not connection.deactivate_missing_products:
         return 0
     missing = ExternalRef.objects.filter(connection=connection, kind=RefKind.PRODUCT).exclude(seen_run=run)
+    doomed = catalog.Product.objects.filter(pk__in=missing.values("object_id"), is_active=True)
     with transaction.atomic():
-        return catalog.Product.objects.filter(pk__in=missing.values("object_id"), is_active=True).update(
-            is_active=False
-        )
+        # Forget what they looked like, so that when 1C sends them again unchanged they are applied (reactivated).
+        refs = missing.filter(object_id__in=doomed.values("pk"))
+        ElementDigest.objects.filter(
+            connection=connection, source__startswith="product:", external_id__in=refs.values("external_id")
+        ).delete()
+        refs.update(content_hash="")
+        return doomed.update(is_active=False)

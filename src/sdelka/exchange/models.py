@@ -176,6 +176,35 @@ class ExternalRef(models.Model):
         return f"{self.connection_id}:{self.kind}:{self.external_id} → {self.object_id}"
 
 
+class ElementDigest(models.Model):
+    """What one product or offer element of a catalogue file looked like when it was last applied.
+
+    ``digest`` covers the element's bytes, the state of the base's reference data it was read against (groups,
+    properties and their values, price types, warehouses) and its pictures; ``object_id`` is the product or
+    variant it was applied to. The next upload skips an element whose digest and object are the same without
+    turning it into records. ``source`` tells apart the shapes one 1C id comes in ("product:import",
+    "offer:offers", "offer:prices", "offer:rests"), which say different things about the same offer.
+    """
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="element_digests"
+    )
+    source = models.CharField(_("source"), max_length=30)
+    external_id = models.CharField(_("1C id"), max_length=255)
+    digest = models.CharField(_("digest"), max_length=40)
+    object_id = models.BigIntegerField(_("object id"))
+
+    class Meta:
+        verbose_name = _("element digest")
+        verbose_name_plural = _("element digests")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "source", "external_id"], name="element_digest_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.source}:{self.external_id}"
+
+
 class Route(models.TextChoices):
     CATALOG = "catalog", _("Catalogue from 1C")
     SALE = "sale", _("Orders")

@@ -17,6 +17,7 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -414,6 +415,30 @@ class Order:
     deleted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RawElement:
+    """A catalogue product (``Товар``) or offer (``Предложение``) not yet turned into records.
+
+    A reader asked for raw elements yields these instead, so the apply engine can compare ``digest`` with what it
+    stored the last time and build records (``records()``) only for what changed.
+    kind: "product" or "offer". external_id: the element's ``Ид`` as written.
+    digest: sha1 of the element's bytes as serialised from the parsed tree (same file → same bytes).
+    data: those bytes (re-parsed by ``records()``). line: the element's line in the file, for errors.
+    images: ``Картинка`` paths (their files are part of what the product means).
+    """
+
+    kind: str
+    external_id: str
+    digest: str
+    data: bytes
+    line: int | None
+    images: tuple[str, ...]
+    expand: Callable[[RawElement], Iterator[Record]]
+
+    def records(self) -> Iterator[Record]:
+        return self.expand(self)
+
+
 Record = (
     Package
     | Group
@@ -429,5 +454,6 @@ Record = (
     | Order
     | Payment
     | RecordError
+    | RawElement
 )
 """Anything a reader yields."""

@@ -6,14 +6,17 @@ parse, apply) runs in `process_import`, a background job; `mode=import` only sta
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from django.core.files import File
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponseBase
@@ -254,14 +257,95 @@ def _unpack_pending(run: ExchangeRun, folder: RunFolder) -> None:
 
 
 def read_records(source: Any) -> Iterator[Any]:
-    """Records of one CommerceML file (the reader tells the kind by content)."""
+    """Records of one CommerceML file (the reader tells the kind by content); catalogue products and offers
+    come raw, so that the apply engine skips unchanged ones before they are turned into records."""
     from .reader import read_package  # imported late: the reader pulls in lxml
 
-    return read_package(source)
+    return read_package(source, raw=True)
+
+
+class _Progress:
+    """Progress of one file for 1C's polls: records done, and the total estimated from how far into the file
+    the reader is. A file applied in one long transaction (PostgreSQL) reports through a connection of its
+    own, so that the polls (and the stuck-job check) see it before the transaction commits."""
+
+    def __init__(self, file_id: int, handle: IO[bytes], size: int, *, own_connection: bool) -> None:
+        self.file_id = file_id
+        self.handle = handle
+        self.size = max(size, 1)
+        self.last = time.monotonic()
+        self._side: Any = None
+        if own_connection:
+            self._side = db.get_new_connection(db.get_connection_params())
+            self._side.autocommit = True
+
+    def __call__(self, counts: apply.Counts) -> None:
+        if time.monotonic() - self.last < PROGRESS_EVERY:
+            return
+        self.last = time.monotonic()
+        done = counts.done
+        read = min(max(self.handle.tell(), 1), self.size)
+        total = max(done * self.size // read, done)
+        if self._side is None:
+            ExchangeFile.objects.filter(pk=self.file_id).update(done=done, total=total, updated_at=timezone.now())
+            return
+        with self._side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {db.ops.quote_name(ExchangeFile._meta.db_table)} "
+                "SET done = %s, total = %s, updated_at = %s WHERE id = %s",
+                [done, total, timezone.now(), self.file_id],
+            )
+
+    def close(self) -> None:
+        if self._side is not None:
+            self._side.close()
+
+
+def _apply_catalogue(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, path: str, reader: Any) -> Any:
+    """Apply a catalogue file. On PostgreSQL the whole file is one transaction: a file that breaks half-way
+    (truncated, hostile) rolls back whole, with no separate check pass. Elsewhere (SQLite holds one write lock
+    for the whole database) the file is read through once by lxml first, then applied batch by batch."""
+    single = db.vendor == "postgresql"
+    if not single:
+        total = precheck(path)
+        ExchangeFile.objects.filter(pk=record.pk).update(total=total, updated_at=timezone.now())
+    with open(path, "rb") as handle:
+        progress = _Progress(record.pk, handle, os.path.getsize(path), own_connection=single and not db.in_atomic_block)
+        try:
+            with transaction.atomic() if single else contextlib.nullcontext():
+                return apply.apply_records(
+                    connection=run.connection,
+                    run=run,
+                    records=reader(handle),
+                    folder=folder,
+                    progress=progress,
+                    in_transaction=single,
+                )
+        finally:
+            progress.close()
+
+
+def _apply_orders(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, path: str, reader: Any) -> tuple[Any, int]:
+    # Pass 1 reads the whole file (lxml alone), so a truncated or hostile file changes nothing; it also
+    # estimates the number of records for the progress. Orders are then applied all or nothing.
+    total = precheck(path)
+    ExchangeFile.objects.filter(pk=record.pk).update(total=total, updated_at=timezone.now())
+    last = [time.monotonic()]
+
+    def progress(counts: apply.Counts) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_EVERY:
+            last[0] = time.monotonic()
+            ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done, updated_at=timezone.now())
+
+    outcome = apply_orders.apply_order_records(
+        connection=run.connection, run=run, records=reader(path), folder=folder, progress=progress
+    )
+    return outcome, total
 
 
 def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | None = None) -> None:
-    """The background job of `mode=import`: unzip, check the whole file, then apply it in batches."""
+    """The background job of `mode=import`: unzip, then apply the file (see `_apply_catalogue`; orders are
+    checked whole first, then applied all or nothing)."""
     reader = reader or read_records
     claimed = ExchangeFile.objects.filter(pk=file_id, import_status=ImportStatus.QUEUED).update(
         import_status=ImportStatus.RUNNING, updated_at=timezone.now()
@@ -278,22 +362,11 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
                 _("The file %(name)s was not uploaded (neither alone nor in the archive).") % {"name": record.name}
             )
         with folder.local_copy(record.name) as path:
-            # Pass 1 reads the whole file (lxml alone), so a truncated or hostile file changes nothing; it also
-            # estimates the number of records for the progress.
-            total = precheck(path)
-            ExchangeFile.objects.filter(pk=record.pk).update(total=total, updated_at=timezone.now())
-            last = [time.monotonic()]
-
-            def progress(counts: apply.Counts) -> None:
-                if time.monotonic() - last[0] >= PROGRESS_EVERY:
-                    last[0] = time.monotonic()
-                    ExchangeFile.objects.filter(pk=record.pk).update(done=counts.done, updated_at=timezone.now())
-
-            # Orders (type=sale) are applied all or nothing; the catalogue record by record.
-            apply_file = apply_orders.apply_order_records if run.route == Route.SALE else apply.apply_records
-            outcome = apply_file(
-                connection=run.connection, run=run, records=reader(path), folder=folder, progress=progress
-            )
+            if run.route == Route.SALE:
+                outcome, total = _apply_orders(run, record, folder, path, reader)
+            else:
+                outcome = _apply_catalogue(run, record, folder, path, reader)
+                total = outcome.counts.done
     except Exception as exc:
         reason = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
         if isinstance(exc, (ArchiveRefused, UnsafeName, ProtocolError)) or hasattr(exc, "reason"):

@@ -20,6 +20,7 @@ A bad value yields a :class:`RecordError` in place of the record (or of the one 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -53,6 +54,7 @@ from sdelka.exchange.records import (
     PriceType,
     Product,
     Property,
+    RawElement,
     Record,
     RecordError,
     RecordProblem,
@@ -83,6 +85,11 @@ _OFFER_PACKAGES = frozenset({"ПакетПредложений", "Изменен
 _PAYMENT_OPERATIONS = ("выплата", "оплат", "эквайринг", "поступление")
 _SERVICE_WORDS = ("услуг",)
 _VARIANT_FIELDS = ("Наименование", "ХарактеристикиТовара", "Артикул", "Штрихкод", "ШтрихКод")
+_RAW_KINDS = frozenset({"product", "offer"})
+# Raw elements are bytes this module serialised from a tree the hardened parser built: no DTD, no entities.
+_FRAGMENT_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
+)
 
 
 # --- element helpers -------------------------------------------------------------------------------------------
@@ -208,8 +215,10 @@ def _kind(requisites: dict[str, str], product_id: str = "") -> str:
 
 
 class _Reader:
-    def __init__(self, tz: tzinfo) -> None:
+    def __init__(self, tz: tzinfo, *, raw: bool = False, line_offset: int = 0) -> None:
         self.tz = tz
+        self.raw = raw
+        self.line_offset = line_offset  # a re-parsed raw element starts at line 1; this maps it back to the file
         self.base_products: set[str] = set()
 
     def records(self, source: Source, prolog: Prolog | None) -> Iterator[Record]:
@@ -219,16 +228,54 @@ class _Reader:
             if handler is None:
                 continue
             kind, build = handler
-            line = element.sourceline
-            external_id = _child_text(element, "Ид")
-            warnings: list[RecordProblem] = []
-            try:
-                yield from build(element, warnings)
-            except RecordProblem as problem:
-                yield RecordError(kind, external_id, problem.field, problem.value, problem.message, line)
-            for warning in warnings:
-                yield RecordError(kind, external_id, warning.field, warning.value, warning.message, line, "warning")
+            raw = self._raw(kind, element) if self.raw and kind in _RAW_KINDS else None
+            if raw is not None:
+                yield raw
+            else:
+                yield from self._build(kind, build, element)
             release(element)
+
+    def _build(
+        self, kind: str, build: Callable[[Element, list[RecordProblem]], Iterator[Record]], element: Element
+    ) -> Iterator[Record]:
+        line = self._line_of(element)
+        external_id = _child_text(element, "Ид")
+        warnings: list[RecordProblem] = []
+        try:
+            yield from build(element, warnings)
+        except RecordProblem as problem:
+            yield RecordError(kind, external_id, problem.field, problem.value, problem.message, line)
+        for warning in warnings:
+            yield RecordError(kind, external_id, warning.field, warning.value, warning.message, line, "warning")
+
+    def _line_of(self, element: Element) -> int | None:
+        line = element.sourceline
+        return line + self.line_offset if line else None
+
+    # raw elements -------------------------------------------------------------------------------------------
+
+    def _raw(self, kind: str, element: Element) -> RawElement | None:
+        """The element as bytes and their digest; None for what is read at once (no Ид: the error is reported
+        now; an old "guid#guid" Товар: its base product depends on the goods before it)."""
+        external_id = _child_text(element, "Ид")
+        if not external_id or (kind == "product" and split_variant_id(external_id)[1] is not None):
+            return None
+        data = etree.tostring(element, encoding="utf-8", with_tail=False)
+        images = tuple(_text(p) for p in element.iterchildren("{*}Картинка") if _text(p)) if kind == "product" else ()
+        return RawElement(
+            kind=kind,
+            external_id=external_id,
+            digest=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+            data=data,
+            line=element.sourceline,
+            images=images,
+            expand=self._expand,
+        )
+
+    def _expand(self, raw: RawElement) -> Iterator[Record]:
+        element = etree.fromstring(raw.data, _FRAGMENT_PARSER)
+        reader = _Reader(self.tz, line_offset=(raw.line or 1) - 1)
+        return reader._build(raw.kind, reader._product if raw.kind == "product" else reader._offer, element)
 
     def _handler(
         self, element: Element
@@ -268,7 +315,7 @@ class _Reader:
             kids = _children(group)
             group_id = _text(kids.get("Ид"))
             if not group_id:
-                yield RecordError("group", "", "Ид", "", "A group without Ид was skipped.", group.sourceline)
+                yield RecordError("group", "", "Ид", "", "A group without Ид was skipped.", self._line_of(group))
                 continue
             yield Group(
                 id=group_id,
@@ -380,14 +427,14 @@ class _Reader:
         kids = _children(element)
         raw_id = _required(kids, "Ид")
         product_id, variant_id = split_variant_id(raw_id)
-        line = element.sourceline
+        line = self._line_of(element)
         if variant_id is not None and any(name in kids for name in _VARIANT_FIELDS):
             yield self._variant(variant_id, product_id, kids)
         for price in _all(kids.get("Цены"), "Цена"):
             try:
                 yield _price(price, product_id, variant_id)
             except RecordProblem as problem:
-                yield RecordError("price", raw_id, problem.field, problem.value, problem.message, price.sourceline)
+                yield RecordError("price", raw_id, problem.field, problem.value, problem.message, self._line_of(price))
         for warehouse_id, raw_quantity, field in _stock_entries(element, kids):
             try:
                 quantity = parse_decimal(raw_quantity, field=field)
@@ -664,14 +711,17 @@ def _party(element: Element) -> Party:
 # --- public API ------------------------------------------------------------------------------------------------
 
 
-def read_records(source: Source, *, tz: tzinfo = MOSCOW, prolog: Prolog | None = None) -> Iterator[Record]:
+def read_records(
+    source: Source, *, tz: tzinfo = MOSCOW, prolog: Prolog | None = None, raw: bool = False
+) -> Iterator[Record]:
     """Stream the records of one CommerceML file (no Package). Raises XmlError subclasses for unreadable files;
-    the error can come after some records were yielded (e.g. a file truncated in the middle)."""
-    return _Reader(tz).records(source, prolog)
+    the error can come after some records were yielded (e.g. a file truncated in the middle). With ``raw``,
+    catalogue products and offers come as :class:`~sdelka.exchange.records.RawElement` (records on demand)."""
+    return _Reader(tz, raw=raw).records(source, prolog)
 
 
-def read_package(source: Source, *, tz: tzinfo = MOSCOW) -> Iterator[Record]:
+def read_package(source: Source, *, tz: tzinfo = MOSCOW, raw: bool = False) -> Iterator[Record]:
     """Stream a file: its :class:`~sdelka.exchange.records.Package` (kind by content) first, then its records."""
     prolog = inspect_prolog(source)
     yield detect(source, prolog=prolog)
-    yield from read_records(source, tz=tz, prolog=prolog)
+    yield from read_records(source, tz=tz, prolog=prolog, raw=raw)
