@@ -558,15 +558,18 @@ def child_parse(paths: list[str]) -> None:
                 del element.getparent()[0]
     lxml_seconds = time.perf_counter() - started
     lxml_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    records = sum(1 for path in paths for _record in read_package(path))
-    reader_seconds = time.perf_counter() - started
+    reader_seconds: float | None = None
+    records = None
+    if os.environ.get("BENCH_FLOOR") != "lxml":
+        started = time.perf_counter()
+        records = sum(1 for path in paths for _record in read_package(path))
+        reader_seconds = round(time.perf_counter() - started, 2)
     print(
         json.dumps(
             {
                 "lxml_seconds": round(lxml_seconds, 2),
                 "lxml_peak_mb": round(lxml_kb / 1024, 1),
-                "reader_seconds": round(reader_seconds, 2),
+                "reader_seconds": reader_seconds,
                 "reader_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "records": records,
             }
@@ -574,8 +577,9 @@ def child_parse(paths: list[str]) -> None:
     )
 
 
-def parse_floor(pack: Package) -> dict[str, Any]:
+def parse_floor(pack: Package, lxml_only: bool = False) -> dict[str, Any]:
     env = {
+        "BENCH_FLOOR": "lxml" if lxml_only else "both",
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "sdelka.settings",
         "SDELKA_TESTING": "1",
@@ -622,7 +626,7 @@ def measure(pack: Package, db: str, pg_url: str, profile: str | None) -> dict[st
     )
     with scratch as url, sdelka(url, profile) as app:
         roles = {"server": app.processes["server"].pid, "consumer": app.processes["consumer"].pid}
-        result: dict[str, Any] = {"db": db_version(app), "products": pack.products}
+        result: dict[str, Any] = {"db": db_version(app), "products": pack.products, "load": os.getloadavg()[0]}
         for label in ("first", "again"):
             with MemoryWatch(roles) as watch:
                 seconds = OneC(app.port).exchange(pack)
@@ -644,8 +648,9 @@ def measure(pack: Package, db: str, pg_url: str, profile: str | None) -> dict[st
 def table(results: list[dict[str, Any]], floors: dict[int, dict[str, Any]]) -> str:
     lines = [
         "| database | products | XML, MB | zip, MB | first upload, s | products/s | unchanged again, s | products/s "
-        "| peak RSS web / worker, MB | again: web / worker, MB | lxml pass, s | our reader, s | first ÷ lxml |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS web / worker, MB | again: web / worker, MB | lxml pass, s | our reader, s | first ÷ lxml "
+        "| again ÷ lxml | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         floor, first, again = floors[r["products"]], r["first"], r["again"]
@@ -656,7 +661,8 @@ def table(results: list[dict[str, Any]], floors: dict[int, dict[str, Any]]) -> s
             f"| {first['seconds']['total']} | **{first['rate']:,}** | {again['seconds']['total']} "
             f"| **{again['rate']:,}** | {first['peak_mb']['server']} / {first['peak_mb']['consumer']} "
             f"| {again['peak_mb']['server']} / {again['peak_mb']['consumer']} | {floor['lxml_seconds']} "
-            f"| {floor['reader_seconds']} | {first['seconds']['total'] / floor['lxml_seconds']:.1f}× |"
+            f"| {floor['reader_seconds'] or '—'} | {first['seconds']['total'] / floor['lxml_seconds']:.1f}× "
+            f"| {again['seconds']['total'] / floor['lxml_seconds']:.1f}× | {r.get('load', 0):.1f} |"
         )
     return "\n".join(lines)
 
@@ -688,7 +694,9 @@ def section(results: list[dict[str, Any]], floors: dict[int, dict[str, Any]], no
         "database. *products/s* is products ÷ the wall time of the whole exchange (upload, unzip, parse, store); "
         "*again* is the same package sent a second time (nothing changed); peak RSS is the high-water mark of "
         "the largest web process and of the worker during that exchange. The floor is a bare lxml iterparse "
-        "pass over the two XML files, and our reader alone (records, no database). "
+        "pass over the two XML files, and our reader alone (records, no database; a dash when not run). "
+        "*÷ lxml* divides an exchange's wall time by that floor measured in the same run, which keeps figures "
+        "taken on a busy machine comparable; *load avg* is the 1-minute load when the database's runs began. "
         f"Stored at the largest size: {stored['products']:,} products, {stored['variants']:,} variants, "
         f"{stored['prices']:,} prices, {stored['stock']:,} stock levels. "
         f"`bench/bench_catalog_import.py` on {datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()}, "
@@ -707,6 +715,10 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG), help="A PostgreSQL server.")
     parser.add_argument("--profile", help="py-spy the worker into this speedscope file (one size, one database).")
+    parser.add_argument(
+        "--largest-db", choices=("sqlite", "postgres", "both"), help="Databases for sizes above the smallest."
+    )
+    parser.add_argument("--lxml-floor-only", action="store_true", help="Skip the reader-alone floor (slow).")
     parser.add_argument("--notes", default="", help="A paragraph appended to the section (e.g. before/after).")
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     args = parser.parse_args()
@@ -719,9 +731,12 @@ def main() -> None:
     floors: dict[int, dict[str, Any]] = {}
     for size in sizes:
         pack = package(size)
-        floors[size] = parse_floor(pack)
+        floors[size] = parse_floor(pack, args.lxml_floor_only)
         print(f"{size} products, {pack.xml_bytes / 2**20:.0f} MB XML: floor {floors[size]}", flush=True)
-        for db in databases:
+        wanted = databases
+        if args.largest_db and size > min(sizes):
+            wanted = ["sqlite", "postgres"] if args.largest_db == "both" else [args.largest_db]
+        for db in wanted:
             print(f"{db}, {size} products …", flush=True)
             results.append(measure(pack, db, args.pg_url, args.profile))
     print(table(results, floors))
