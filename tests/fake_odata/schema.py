@@ -34,13 +34,23 @@ _DOCUMENT = [
     ("Posted", "Edm.Boolean"),
 ]
 _ROWS = [("Ref_Key", "Edm.Guid"), ("LineNumber", "Edm.Int64")]
-_GOODS_ROW = [
+_BP_GOODS_ROW = [
+    ("LineNumber", "Edm.Int64"),
+    ("Номенклатура_Key", "Edm.Guid"),
+    ("Содержание", "Edm.String"),
+    ("Количество", "Edm.Double"),
+    ("Цена", "Edm.Double"),
+    ("Сумма", "Edm.Double"),
+    ("СтавкаНДС", "Edm.String"),
+    ("СуммаНДС", "Edm.Double"),
+]
+_UT_GOODS_ROW = [
     ("LineNumber", "Edm.Int64"),
     ("Номенклатура_Key", "Edm.Guid"),
     ("Количество", "Edm.Double"),
     ("Цена", "Edm.Double"),
     ("Сумма", "Edm.Double"),
-    ("СтавкаНДС", "Edm.String"),
+    ("СтавкаНДС_Key", "Edm.Guid"),
     ("СуммаНДС", "Edm.Double"),
 ]
 
@@ -50,6 +60,10 @@ class Type:
     properties: list[P]
     keys: list[str] = field(default_factory=lambda: ["Ref_Key"])
     rows: dict[str, list[P]] = field(default_factory=dict)  # tabular part → row properties
+    # Registers: "accounting", "accumulation" (Balance) or "information" (SliceLast); the virtual table's
+    # properties (the `_Balance` ComplexType) for Balance.
+    register: str = ""
+    balance: list[P] = field(default_factory=list)
 
 
 def _product(vat: P) -> Type:
@@ -79,21 +93,151 @@ _BANK_ACCOUNTS = Type(
         ("Банк_Key", "Edm.Guid"),
     ]
 )
+_ORGANISATIONS = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String"), ("ИНН", "Edm.String"), ("КПП", "Edm.String")])
+_CURRENCIES = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String")])
+_VAT_RATES = Type([*_CATALOG, ("Ставка", "Edm.Double")])
+_ACCOUNTS = Type([*_CATALOG])
+
+
+def _price_kinds() -> Type:
+    return Type([*_CATALOG, ("ЦенаВключаетНДС", "Edm.Boolean"), ("ВалютаЦены_Key", "Edm.Guid")])
+
+
+def _prices(kind: str, extra: list[P]) -> Type:
+    keys = ["Period", kind, "Номенклатура_Key", *(name for name, _edm in extra)]
+    props = [("Period", "Edm.DateTime"), (kind, "Edm.Guid"), ("Номенклатура_Key", "Edm.Guid"), *extra]
+    return Type([*props, ("Цена", "Edm.Double")], keys=keys, register="information")
+
+
+_BP_INVOICE = Type(
+    [
+        *_DOCUMENT,
+        ("Организация_Key", "Edm.Guid"),
+        ("Контрагент_Key", "Edm.Guid"),
+        ("ДоговорКонтрагента_Key", "Edm.Guid"),
+        ("ВалютаДокумента_Key", "Edm.Guid"),
+        ("СуммаВключаетНДС", "Edm.Boolean"),
+        ("СуммаДокумента", "Edm.Double"),
+        ("Комментарий", "Edm.String"),
+    ],
+    rows={"Товары": _BP_GOODS_ROW},
+)
+_UT_ORDER = Type(
+    [
+        *_DOCUMENT,
+        ("Организация_Key", "Edm.Guid"),
+        ("Партнер_Key", "Edm.Guid"),
+        ("Контрагент_Key", "Edm.Guid"),
+        ("Валюта_Key", "Edm.Guid"),
+        ("ЦенаВключаетНДС", "Edm.Boolean"),
+        ("СуммаДокумента", "Edm.Double"),
+        ("Комментарий", "Edm.String"),
+    ],
+    rows={"Товары": _UT_GOODS_ROW},
+)
 
 
 def _invoice(rows: str = "Товары") -> Type:
     return Type(
         [*_DOCUMENT, ("Контрагент_Key", "Edm.Guid"), ("СуммаДокумента", "Edm.Double"), ("Комментарий", "Edm.String")],
-        rows={rows: _GOODS_ROW},
+        rows={rows: _UT_GOODS_ROW},
     )
 
 
+_BP_RECEIPT = Type(
+    [
+        *_DOCUMENT,
+        ("ВидОперации", "Edm.String"),
+        ("Организация_Key", "Edm.Guid"),
+        ("Контрагент", "Edm.String"),
+        ("Контрагент_Type", "Edm.String"),
+        ("ВалютаДокумента_Key", "Edm.Guid"),
+        ("СуммаДокумента", "Edm.Double"),
+        ("НазначениеПлатежа", "Edm.String"),
+        ("НомерВходящегоДокумента", "Edm.String"),
+        ("ДатаВходящегоДокумента", "Edm.DateTime"),
+    ],
+    rows={
+        "РасшифровкаПлатежа": [
+            ("LineNumber", "Edm.Int64"),
+            ("ДоговорКонтрагента_Key", "Edm.Guid"),
+            ("СчетНаОплату_Key", "Edm.Guid"),
+            ("СуммаПлатежа", "Edm.Double"),
+        ]
+    },
+)
+_UT_RECEIPT = Type(
+    [
+        *_DOCUMENT,
+        ("ХозяйственнаяОперация", "Edm.String"),
+        ("Организация_Key", "Edm.Guid"),
+        ("Контрагент_Key", "Edm.Guid"),
+        ("Валюта_Key", "Edm.Guid"),
+        ("СуммаДокумента", "Edm.Double"),
+        ("НазначениеПлатежа", "Edm.String"),
+        ("НомерВходящегоДокумента", "Edm.String"),
+        ("ДатаВходящегоДокумента", "Edm.DateTime"),
+    ],
+    rows={
+        "РасшифровкаПлатежа": [
+            ("LineNumber", "Edm.Int64"),
+            ("Партнер_Key", "Edm.Guid"),
+            ("ОснованиеПлатежа", "Edm.String"),
+            ("ОснованиеПлатежа_Type", "Edm.String"),
+            ("Сумма", "Edm.Double"),
+        ]
+    },
+)
 _PAYMENT = Type(
     [*_DOCUMENT, ("Контрагент", "Edm.String"), ("Контрагент_Type", "Edm.String"), ("СуммаДокумента", "Edm.Double")]
 )
+# Records of a register subordinate to a recorder; the Balance virtual table sums them.
 _LEDGER = Type(
-    [("Recorder_Key", "Edm.Guid"), ("LineNumber", "Edm.Int64"), ("Period", "Edm.DateTime")],
+    [
+        ("Recorder_Key", "Edm.Guid"),
+        ("LineNumber", "Edm.Int64"),
+        ("Period", "Edm.DateTime"),
+        ("AccountDr_Key", "Edm.Guid"),
+        ("AccountCr_Key", "Edm.Guid"),
+        ("ExtDimensionDr1", "Edm.String"),
+        ("ExtDimensionDr1_Type", "Edm.String"),
+        ("ExtDimensionCr1", "Edm.String"),
+        ("ExtDimensionCr1_Type", "Edm.String"),
+        ("Сумма", "Edm.Double"),
+    ],
     keys=["Recorder_Key", "LineNumber"],
+    register="accounting",
+    balance=[
+        ("Account_Key", "Edm.Guid"),
+        ("ExtDimension1", "Edm.String"),
+        ("ExtDimension1_Type", "Edm.String"),
+        ("СуммаBalance", "Edm.Double"),
+        ("СуммаBalanceDr", "Edm.Double"),
+        ("СуммаBalanceCr", "Edm.Double"),
+    ],
+)
+_CUSTOMER_SETTLEMENTS = Type(
+    [
+        ("Recorder_Key", "Edm.Guid"),
+        ("LineNumber", "Edm.Int64"),
+        ("Period", "Edm.DateTime"),
+        ("RecordType", "Edm.String"),
+        ("АналитикаУчетаПоПартнерам_Key", "Edm.Guid"),
+        ("Валюта_Key", "Edm.Guid"),
+        ("Сумма", "Edm.Double"),
+    ],
+    keys=["Recorder_Key", "LineNumber"],
+    register="accumulation",
+    balance=[("АналитикаУчетаПоПартнерам_Key", "Edm.Guid"), ("Валюта_Key", "Edm.Guid"), ("СуммаBalance", "Edm.Double")],
+)
+_PARTNER_KEYS = Type(
+    [
+        ("Ref_Key", "Edm.Guid"),
+        ("DataVersion", "Edm.String"),
+        ("Партнер_Key", "Edm.Guid"),
+        ("Контрагент_Key", "Edm.Guid"),
+        ("Организация_Key", "Edm.Guid"),
+    ]
 )
 
 CONFIGURATIONS: dict[str, dict[str, Type]] = {
@@ -102,8 +246,13 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
         "Catalog_КлассификаторЕдиницИзмерения": _UNITS,
         "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
         "Catalog_БанковскиеСчета": _BANK_ACCOUNTS,
-        "Document_СчетНаОплатуПокупателю": _invoice(),
-        "Document_ПоступлениеНаРасчетныйСчет": _PAYMENT,
+        "Catalog_Организации": _ORGANISATIONS,
+        "Catalog_Валюты": _CURRENCIES,
+        "Catalog_ТипыЦенНоменклатуры": _price_kinds(),
+        "ChartOfAccounts_Хозрасчетный": _ACCOUNTS,
+        "InformationRegister_ЦеныНоменклатуры": _prices("ТипЦен_Key", []),
+        "Document_СчетНаОплатуПокупателю": _BP_INVOICE,
+        "Document_ПоступлениеНаРасчетныйСчет": _BP_RECEIPT,
         "AccountingRegister_Хозрасчетный": _LEDGER,
     },
     "ut11": {
@@ -111,9 +260,16 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
         "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
         "Catalog_УпаковкиЕдиницыИзмерения": _UNITS,
         "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
-        "Document_ЗаказКлиента": _invoice(),
+        "Catalog_Организации": _ORGANISATIONS,
+        "Catalog_Валюты": _CURRENCIES,
+        "Catalog_СтавкиНДС": _VAT_RATES,
+        "Catalog_ВидыЦен": _price_kinds(),
+        "Catalog_КлючиАналитикиУчетаПоПартнерам": _PARTNER_KEYS,
+        "InformationRegister_ЦеныНоменклатуры": _prices("ВидЦены_Key", [("Характеристика_Key", "Edm.Guid")]),
+        "Document_ЗаказКлиента": _UT_ORDER,
         "Document_СчетНаОплатуКлиенту": _invoice(),
-        "Document_ПоступлениеБезналичныхДенежныхСредств": _PAYMENT,
+        "Document_ПоступлениеБезналичныхДенежныхСредств": _UT_RECEIPT,
+        "AccumulationRegister_РасчетыСКлиентами": _CUSTOMER_SETTLEMENTS,
     },
     "unf": {
         "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
@@ -127,6 +283,8 @@ CONFIGURATIONS["erp"] = {**CONFIGURATIONS["ut11"], "AccountingRegister_Хозр�
 ENUMS = {
     "ЮридическоеФизическоеЛицо": ["ЮридическоеЛицо", "ФизическоеЛицо"],
     "СтавкиНДС": ["БезНДС", "НДС0", "НДС10", "НДС20", "НДС22", "НДС10_110", "НДС20_120"],
+    "ВидыОперацийПоступлениеДенежныхСредств": ["ОплатаПокупателя", "ВозвратОтПоставщика", "ПрочееПоступление"],
+    "ХозяйственныеОперации": ["ПоступлениеОплатыОтКлиента", "ВозвратДенежныхСредствОтПоставщика"],
 }
 
 
@@ -138,6 +296,38 @@ def excerpt_path() -> Path:
 
 def _property(parent: etree._Element, name: str, edm: str, nullable: bool = True) -> None:
     etree.SubElement(parent, f"{{{EDM}}}Property", Name=name, Type=edm, Nullable="true" if nullable else "false")
+
+
+def _function(container: etree._Element, name: str, binding: str, returns: str, params: list[P]) -> None:
+    function = etree.SubElement(
+        container,
+        f"{{{EDM}}}FunctionImport",
+        Name=name,
+        IsBindable="true",
+        IsSideEffecting="false",
+        ReturnType=f"Collection(StandardODATA.{returns})",
+    )
+    etree.SubElement(function, f"{{{EDM}}}Parameter", Name="bindingParameter", Type=f"StandardODATA.{binding}")
+    for param, edm in params:
+        etree.SubElement(function, f"{{{EDM}}}Parameter", Name=param, Type=edm)
+
+
+def _virtual_tables(schema: etree._Element, container: etree._Element, name: str, spec: Type) -> None:
+    """Bound functions as 1C declares them: Balance returns a `<register>_Balance` ComplexType, SliceLast the
+    register's own type."""
+    condition = [("Condition", "Edm.String"), ("Period", "Edm.DateTime")]
+    if spec.register == "information":
+        _function(container, "SliceLast", name, name, condition)
+        _function(container, "SliceFirst", name, name, condition)
+    elif spec.register:
+        balance = etree.Element(f"{{{EDM}}}ComplexType", Name=f"{name}_Balance")
+        for prop, edm in spec.balance:
+            _property(balance, prop, edm)
+        schema.insert(0, balance)
+        params = [*condition, ("Dimensions", "Edm.String")]
+        if spec.register == "accounting":
+            params += [("AccountCondition", "Edm.String"), ("ExtraDimensions", "Edm.String")]
+        _function(container, "Balance", name, f"{name}_Balance", params)
 
 
 def build_metadata(configuration: str, *, omit: Iterable[str] = ()) -> tuple[bytes, dict[str, Type]]:
@@ -186,6 +376,7 @@ def build_metadata(configuration: str, *, omit: Iterable[str] = ()) -> tuple[byt
             types[f"{name}_{part}"] = Type([*_ROWS, *row[1:]], keys=["Ref_Key", "LineNumber"])
         schema.insert(schema.index(container), entity)
         types[name] = spec
+        _virtual_tables(schema, container, name, spec)
         for set_name in (name, *(f"{name}_{part}" for part in spec.rows)):
             element = etree.Element(f"{{{EDM}}}EntitySet", Name=set_name, EntityType=f"StandardODATA.{set_name}")
             container.insert(at, element)

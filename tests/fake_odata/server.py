@@ -129,6 +129,9 @@ class FakeOneC:
             if "Code" in entity and not entity["Code"]:
                 self._code += 1
                 entity["Code"] = f"{self._code:09d}"
+            if "Number" in entity and not entity["Number"]:
+                self._code += 1
+                entity["Number"] = f"0000-{self._code:06d}"  # 1C numbers new documents itself
             if "DataVersion" in entity:
                 entity["DataVersion"] = self.next_version()
             self.data[entity_set][self._key(spec, entity)] = entity
@@ -276,6 +279,70 @@ class FakeOneC:
                 raise ODataFault(400, "6", f"Неправильный адрес: свойство {name} не найдено")
         return names
 
+    # --- virtual tables of registers ---
+
+    def virtual_table(self, entity_set: str, function: str, args: dict[str, str]) -> list[dict[str, Any]]:
+        """`Balance` of an accumulation or accounting register and `SliceLast` of an information register,
+        computed from the stored records at `Period` (default: now), filtered by `Condition` (and, for
+        accounting, `AccountCondition`) like 1C does; JSON values as 1C writes them."""
+        spec = self.types[entity_set]
+        period = args.get("Period", "").removeprefix("datetime'").rstrip("'") or "9999-12-31T23:59:59"
+        with self.lock:
+            records = [dict(r) for r in self.data[entity_set].values() if str(r.get("Period", "")) <= period]
+        if function == "SliceLast" and spec.register == "information":
+            latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+            dimensions = [k for k in spec.keys if k != "Period"]
+            for record in sorted(records, key=lambda r: str(r["Period"])):
+                latest[tuple(record.get(d) for d in dimensions)] = record
+            rows = list(latest.values())
+            props = dict(spec.properties)
+        elif function == "Balance" and spec.register in ("accounting", "accumulation"):
+            rows = self._balance(spec, records, args)
+            props = dict(spec.balance)
+        else:
+            raise ODataFault(400, "6", f"Неправильный адрес: функция {function} не найдена")
+        if args.get("Condition"):
+            try:
+                predicate = compile_filter(args["Condition"], set(props))
+            except FilterError as exc:
+                raise ODataFault(400, "14", f"Ошибка разбора параметра Condition: {exc}") from exc
+            rows = [row for row in rows if predicate(row)]
+        return [{name: self._json_value(props[name], row.get(name)) for name in props} for row in rows]
+
+    def _balance(self, spec: Type, records: list[dict[str, Any]], args: dict[str, str]) -> list[dict[str, Any]]:
+        sums: dict[tuple[Any, ...], Decimal] = {}
+        key: tuple[Any, ...]
+        if spec.register == "accounting":
+            dimensions = ["Account_Key", "ExtDimension1", "ExtDimension1_Type"]
+            for r in records:
+                amount = Decimal(str(r.get("Сумма") or 0))
+                for side, sign in (("Dr", 1), ("Cr", -1)):
+                    dimension = f"ExtDimension{side}1"
+                    key = (r.get(f"Account{side}_Key"), r.get(dimension), r.get(f"{dimension}_Type"))
+                    sums[key] = sums.get(key, Decimal(0)) + sign * amount
+        else:
+            dimensions = [name for name, _edm in spec.balance if not name.endswith("Balance")]
+            for r in records:
+                sign = -1 if r.get("RecordType") == "Expense" else 1
+                key = tuple(r.get(d) for d in dimensions)
+                sums[key] = sums.get(key, Decimal(0)) + sign * Decimal(str(r.get("Сумма") or 0))
+        rows = []
+        for key, total in sums.items():
+            if total == 0:
+                continue
+            row: dict[str, Any] = dict(zip(dimensions, key, strict=True))
+            row["СуммаBalance"] = total
+            if spec.register == "accounting":
+                row["СуммаBalanceDr"], row["СуммаBalanceCr"] = max(total, Decimal(0)), max(-total, Decimal(0))
+            rows.append(row)
+        if spec.register == "accounting" and args.get("AccountCondition"):
+            try:
+                predicate = compile_filter(args["AccountCondition"], {"Account_Key"})
+            except FilterError as exc:
+                raise ODataFault(400, "14", f"Ошибка разбора параметра AccountCondition: {exc}") from exc
+            rows = [row for row in rows if predicate(row)]
+        return rows
+
     # --- writes ---
 
     def write(self, entity_set: str, entity: dict[str, Any], body: dict[str, Any]) -> None:
@@ -292,7 +359,13 @@ class FakeOneC:
                     numbers.append(int(row["LineNumber"]))
                 if numbers != list(range(1, len(numbers) + 1)):
                     raise ODataFault(400, "4", "Неправильное значение свойства LineNumber")
-                entity[name] = [dict(row, LineNumber=int(row["LineNumber"])) for row in value]
+                entity[name] = [
+                    {
+                        key: cell[: STRING_LENGTHS[key]] if isinstance(cell, str) and key in STRING_LENGTHS else cell
+                        for key, cell in dict(row, LineNumber=int(row["LineNumber"])).items()
+                    }
+                    for row in value
+                ]  # rows are replaced wholesale; their strings cut like the object's
                 continue
             edm = types.get(name)
             if edm is None or name == "Ref_Key" or name == "DataVersion":
@@ -469,6 +542,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise ODataFault(400, "6", f"Неправильный адрес: сегмент пути '{segment}' не найден")
         entity_set, key, tail = match.group("set"), match.group("key"), match.group("tail")
         if key is None:
+            if method == "GET" and tail and tail.endswith(")") and "(" in tail:
+                function, _, raw_args = tail[:-1].partition("(")
+                rows = fake.virtual_table(entity_set, function, _function_args(raw_args))
+                table = {"odata.metadata": f"{fake.base_url}/$metadata#{entity_set}_{function}", "value": rows}
+                return 200, self._dump(table), json_type, {}
             if tail == "$count" and method == "GET":
                 rows, _ = fake.query(entity_set, {k: v for k, v in query.items() if k == "$filter"})
                 return 200, str(len(rows)).encode(), "text/plain;charset=utf-8", {}
@@ -537,6 +615,38 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             raise ODataFault(400, "2", "Неверный формат запроса")
         return data
+
+
+def _function_args(raw: str) -> dict[str, str]:
+    """The arguments of a virtual table call (`Period=datetime'…',Condition='…'`) by name; a string literal is
+    unquoted (a doubled quote inside is one quote), other literals are kept as written."""
+    args: dict[str, str] = {}
+    i = 0
+    while i < len(raw):
+        equals = raw.find("=", i)
+        if equals < 0:
+            raise ODataFault(400, "21", "Неправильные аргументы функции")
+        name, j = raw[i:equals].strip(), equals + 1
+        if raw[j : j + 1] == "'":
+            value, j = [], j + 1
+            while j < len(raw):
+                if raw[j] == "'" and raw[j + 1 : j + 2] == "'":
+                    value.append("'")
+                    j += 2
+                elif raw[j] == "'":
+                    j += 1
+                    break
+                else:
+                    value.append(raw[j])
+                    j += 1
+            args[name] = "".join(value)
+        else:
+            end = raw.find(",", j)
+            end = len(raw) if end < 0 else end
+            args[name] = raw[j:end]
+            j = end
+        i = j + 1
+    return args
 
 
 @contextmanager

@@ -138,6 +138,7 @@ class RefKind(models.TextChoices):
     INVOICE = "invoice", _("Invoice")
     ORDER = "order", _("Order (CommerceML document)")
     PAYMENT = "payment", _("Payment")
+    ORGANISATION = "organisation", _("Organisation")
 
 
 class ExternalRef(models.Model):
@@ -599,6 +600,6 @@ class BankDocument(models.Model):
 
 
 # The OData connector's models live in their package; imported here so Django registers them with this app.
-from .odata.models import MappingRule, ODataMetadata, SyncTask, TaskRule  # noqa: E402
+from .odata.models import CounterpartyDebt, MappingRule, ODataMetadata, SyncTask, TaskRule  # noqa: E402
 
-__all__ = ["MappingRule", "ODataMetadata", "SyncTask", "TaskRule"]
+__all__ = ["CounterpartyDebt", "MappingRule", "ODataMetadata", "SyncTask", "TaskRule"]

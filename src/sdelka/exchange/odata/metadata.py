@@ -89,6 +89,15 @@ class Configuration:
 
 
 _COMMON = ("Catalog_Контрагенты", "Catalog_Номенклатура", "Catalog_ДоговорыКонтрагентов")
+_UT_MORE = (
+    "Catalog_Организации",
+    "Catalog_Валюты",
+    "Catalog_СтавкиНДС",
+    "Catalog_ВидыЦен",
+    "InformationRegister_ЦеныНоменклатуры",
+    "AccumulationRegister_РасчетыСКлиентами",
+    "Catalog_КлючиАналитикиУчетаПоПартнерам",
+)
 CONFIGURATIONS = (
     Configuration(
         "erp",
@@ -120,6 +129,11 @@ CONFIGURATIONS = (
             "Document_СчетНаОплатуПокупателю",
             "Document_ПоступлениеНаРасчетныйСчет",
             "AccountingRegister_Хозрасчетный",
+            "Catalog_Организации",
+            "Catalog_Валюты",
+            "Catalog_ТипыЦенНоменклатуры",
+            "InformationRegister_ЦеныНоменклатуры",
+            "ChartOfAccounts_Хозрасчетный",
         ),
     ),
     Configuration(
@@ -133,6 +147,7 @@ CONFIGURATIONS = (
             "Document_ЗаказКлиента",
             "Document_СчетНаОплатуКлиенту",
             "Document_ПоступлениеБезналичныхДенежныхСредств",
+            *_UT_MORE,
         ),
     ),
     Configuration(

@@ -41,6 +41,12 @@ class SdelkaEntity(models.TextChoices):
     COUNTERPARTY = "counterparty", _("Counterparty")
     PRODUCT = "product", _("Product")
     UNIT = "unit", _("Unit")
+    ORGANISATION = "organisation", _("Organisation")
+    PRICE_TYPE = "price_type", _("Price type")
+    PRICE = "price", _("Price")
+    INVOICE = "invoice", _("Invoice")
+    PAYMENT = "payment", _("Incoming payment")
+    DEBT = "debt", _("Counterparty debt")
 
 
 class Ownership(models.TextChoices):
@@ -102,6 +108,9 @@ class SyncTask(models.Model):
         _("on a rule error"), max_length=10, choices=OnRuleError.choices, default=OnRuleError.STOP
     )
     page_size = models.PositiveIntegerField(_("page size"), default=500)
+    post_documents = models.BooleanField(
+        _("post documents written to 1C"), default=False, help_text=_("Documents sent to 1C are posted there.")
+    )
     is_active = models.BooleanField(_("active"), default=True)
     # {"run": id, "rule": id, "skip": n}: where an interrupted run stopped; {} when the last run completed.
     checkpoint = models.JSONField(_("checkpoint"), default=dict, blank=True)
@@ -128,6 +137,7 @@ class SyncTask(models.Model):
             "on_record_error": self.on_record_error,
             "on_rule_error": self.on_rule_error,
             "page_size": self.page_size,
+            "post_documents": self.post_documents,
         }
 
 
@@ -145,3 +155,30 @@ class TaskRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.position}: {self.rule_id}"
+
+
+class CounterpartyDebt(models.Model):
+    """What a counterparty owes according to 1C's settlement registers (positive: owes us; negative: paid in
+    advance), as of the moment it was read; one per connection and counterparty, replaced on every read."""
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="debts"
+    )
+    counterparty = models.ForeignKey(
+        "parties.Counterparty", verbose_name=_("counterparty"), on_delete=models.CASCADE, related_name="debts_1c"
+    )
+    amount = models.DecimalField(_("debt according to 1C"), max_digits=18, decimal_places=2)
+    currency = models.ForeignKey("core.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, default="RUB")
+    as_of = models.DateTimeField(_("as of"))
+    register = models.CharField(_("1C register"), max_length=255)
+
+    class Meta:
+        app_label = "exchange"
+        verbose_name = _("counterparty debt in 1C")
+        verbose_name_plural = _("counterparty debts in 1C")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "counterparty", "currency"], name="counterparty_debt_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.counterparty_id}: {self.amount} {self.currency_id} @ {self.as_of:%Y-%m-%d %H:%M}"

@@ -100,8 +100,18 @@ def _pair_errors(
     edm = properties[onec][0]
     if pair.get("ownership", Ownership.ONEC) not in Ownership.values:
         _add(errors, f"{prefix}.ownership", _("Unknown ownership %(value)s.") % {"value": pair.get("ownership")})
+    if "lookup" in pair:
+        edm = _lookup_errors(errors, prefix, pair["lookup"], onec, edm, metadata)
+        if edm is None:
+            return
+    if spec.kind in _EDM_OF_KIND:
+        if edm not in _EDM_OF_KIND[spec.kind]:
+            _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s and cannot fill a %(kind)s field.")
+                 % {"field": onec, "type": edm, "kind": spec.kind})  # fmt: skip
+        return
     if spec.kind == "ref":
-        if edm != "Edm.Guid":
+        composite = edm == "Edm.String" and f"{onec}_Type" in properties  # X + X_Type: a composite-type attribute
+        if edm != "Edm.Guid" and not composite:
             _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s, not a reference (Edm.Guid, a …_Key field).")
                  % {"field": onec, "type": edm})  # fmt: skip
         if spec.ref not in mapped:
@@ -144,6 +154,53 @@ def _pair_errors(
              % {"field": onec, "type": edm})  # fmt: skip
 
 
+_EDM_OF_KIND = {
+    "decimal": {"Edm.Double", "Edm.Decimal", "Edm.Int16", "Edm.Int32", "Edm.Int64"},
+    "date": {"Edm.DateTime"},
+    "currency": {"Edm.String", "Edm.Int16", "Edm.Int32", "Edm.Int64"},  # the code, usually through a lookup
+}
+
+
+def _lookup_errors(
+    errors: Errors, prefix: str, lookup: Any, onec: str, edm: str, metadata: dict[str, Any]
+) -> str | None:
+    """A lookup reads a field of the 1C object a reference points to ({"set": "Catalog_Валюты", "field":
+    "Code"}); returns the type of that field, or None when the lookup is wrong."""
+    if not isinstance(lookup, dict) or not lookup.get("set") or not lookup.get("field"):
+        _add(errors, f"{prefix}.lookup", _("A lookup names a 1C object (set) and its field."))
+        return None
+    if edm != "Edm.Guid":
+        _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s, not a reference to look up.")
+             % {"field": onec, "type": edm})  # fmt: skip
+        return None
+    target = entity_properties(metadata, lookup["set"])
+    if target is None:
+        _add(errors, f"{prefix}.lookup", _("1C does not publish %(set)s (or it does not exist in this configuration).")
+             % {"set": lookup["set"]})  # fmt: skip
+        return None
+    if lookup["field"] not in target:
+        _add(errors, f"{prefix}.lookup", _("%(set)s has no field %(field)s.")
+             % {"set": lookup["set"], "field": lookup["field"]})  # fmt: skip
+        return None
+    return str(target[lookup["field"]][0])
+
+
+def rule_properties(metadata: dict[str, Any], entity_set: str, virtual: str = "") -> dict[str, list[Any]] | None:
+    """The fields a rule may map: the object's own, its tabular parts' as "Part/Field", and for a register
+    read through a virtual table, that table's (`…_Balance`)."""
+    properties = entity_properties(metadata, entity_set)
+    if properties is None:
+        return None
+    out = dict(properties)
+    complex_types = metadata.get("complex_types", {})
+    for part, row_type in metadata["entity_sets"][entity_set].get("rows", {}).items():
+        for name, spec in complex_types.get(row_type, {}).items():
+            out[f"{part}/{name}"] = spec
+    if virtual == "Balance":
+        out.update(complex_types.get(f"{entity_set}_Balance", {}))
+    return out
+
+
 def validate_rule(rule: MappingRule, metadata: dict[str, Any], mapped: set[str]) -> Errors:
     """Every problem of the rule against this base's `$metadata`, keyed by the field at fault
     ("entity_set", "key_fields", "filter", "fields", "fields[2].onec", "fields[0].map", …).
@@ -155,7 +212,7 @@ def validate_rule(rule: MappingRule, metadata: dict[str, Any], mapped: set[str])
         return errors
     if rule.direction not in Direction.values:
         _add(errors, "direction", _("Unknown direction."))
-    properties = entity_properties(metadata, rule.entity_set)
+    properties = rule_properties(metadata, rule.entity_set, target.virtual)
     if properties is None:
         _add(errors, "entity_set", _("1C does not publish %(set)s (or it does not exist in this configuration).")
              % {"set": rule.entity_set})  # fmt: skip
@@ -261,6 +318,23 @@ def map_row(rule: MappingRule, target: Target, row: dict[str, Any]) -> Mapped:
 # --- ready-made rule sets ----------------------------------------------------------------------------------
 
 _ACTIVE = {"sdelka": "is_active", "onec": "DeletionMark", "invert": True}
+_ORGANISATION = [
+    {"sdelka": "name", "onec": "Description"},
+    {"sdelka": "full_name", "onec": "НаименованиеПолное"},
+    {"sdelka": "inn", "onec": "ИНН"},
+    {"sdelka": "kpp", "onec": "КПП"},
+    _ACTIVE,
+]
+_PRICE_TYPE = [
+    {"sdelka": "name", "onec": "Description"},
+    {"sdelka": "vat_included", "onec": "ЦенаВключаетНДС"},
+    _ACTIVE,
+]
+_CURRENCY = {"set": "Catalog_Валюты", "field": "Code"}
+_BP_VAT = {"БезНДС": "none", "НДС0": "0", "НДС10": "10", "НДС20": "20", "НДС22": "22", "НДС5": "5", "НДС7": "7"}
+_UT_VAT = {"Без НДС": "none", "0%": "0", "5%": "5", "7%": "7", "10%": "10", "20%": "20", "22%": "22"}
+# VAT included in the price / sum; an invoice without VAT is written with "included" (its rows have no VAT).
+_VAT_MODE = {"map": {"true": "included", "false": "on_top"}, "map_out": {"without": "true"}}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "bp30": {
@@ -321,6 +395,31 @@ PRESETS: dict[str, dict[str, Any]] = {
                     _ACTIVE,
                 ],
             },
+            {
+                "name": "БП: организации",
+                "entity": SdelkaEntity.ORGANISATION,
+                "entity_set": "Catalog_Организации",
+                "key_fields": ["Ref_Key"],
+                "fields": [*_ORGANISATION],
+            },
+            {
+                "name": "БП: типы цен",
+                "entity": SdelkaEntity.PRICE_TYPE,
+                "entity_set": "Catalog_ТипыЦенНоменклатуры",
+                "key_fields": ["Ref_Key"],
+                "fields": [*_PRICE_TYPE],
+            },
+            {
+                "name": "БП: цены номенклатуры",
+                "entity": SdelkaEntity.PRICE,
+                "entity_set": "InformationRegister_ЦеныНоменклатуры",
+                "key_fields": ["ТипЦен_Key", "Номенклатура_Key"],
+                "fields": [
+                    {"sdelka": "price_type", "onec": "ТипЦен_Key"},
+                    {"sdelka": "product", "onec": "Номенклатура_Key"},
+                    {"sdelka": "value", "onec": "Цена"},
+                ],
+            },
         ],
     },
     "ut11": {
@@ -376,6 +475,166 @@ PRESETS: dict[str, dict[str, Any]] = {
                     {"sdelka": "description", "onec": "Комментарий"},
                     {"sdelka": "unit", "onec": "ЕдиницаИзмерения_Key"},
                     _ACTIVE,
+                ],
+            },
+            {
+                "name": "УТ: организации",
+                "entity": SdelkaEntity.ORGANISATION,
+                "entity_set": "Catalog_Организации",
+                "key_fields": ["Ref_Key"],
+                "fields": [*_ORGANISATION],
+            },
+            {
+                "name": "УТ: виды цен",
+                "entity": SdelkaEntity.PRICE_TYPE,
+                "entity_set": "Catalog_ВидыЦен",
+                "key_fields": ["Ref_Key"],
+                "fields": [*_PRICE_TYPE],
+            },
+            {
+                "name": "УТ: цены номенклатуры",
+                "entity": SdelkaEntity.PRICE,
+                "entity_set": "InformationRegister_ЦеныНоменклатуры",
+                "key_fields": ["ВидЦены_Key", "Номенклатура_Key"],
+                # prices of characteristics are not Sdelka's product prices
+                "filter": "Характеристика_Key eq guid'00000000-0000-0000-0000-000000000000'",
+                "fields": [
+                    {"sdelka": "price_type", "onec": "ВидЦены_Key"},
+                    {"sdelka": "product", "onec": "Номенклатура_Key"},
+                    {"sdelka": "value", "onec": "Цена"},
+                ],
+            },
+        ],
+    },
+    # Documents and registers: they refer to the objects of the catalogue set, which is loaded first (and whose
+    # task sorts first: `sync run` runs the tasks by name).
+    "bp30-documents": {
+        "task": "БП 3.0: учёт счетов, оплат и долгов",
+        "base": "bp30",
+        "rules": [
+            {
+                "name": "БП: счета покупателям",
+                "entity": SdelkaEntity.INVOICE,
+                "entity_set": "Document_СчетНаОплатуПокупателю",
+                "direction": Direction.BOTH,
+                "key_fields": ["Ref_Key"],
+                "fields": [
+                    {"sdelka": "number", "onec": "Number"},
+                    {"sdelka": "date", "onec": "Date"},
+                    {"sdelka": "organisation", "onec": "Организация_Key"},
+                    {"sdelka": "counterparty", "onec": "Контрагент_Key"},
+                    {"sdelka": "currency", "onec": "ВалютаДокумента_Key", "lookup": _CURRENCY},
+                    {"sdelka": "vat_mode", "onec": "СуммаВключаетНДС", **_VAT_MODE},
+                    {"sdelka": "comment", "onec": "Комментарий"},
+                    _ACTIVE,
+                    {"sdelka": "lines.product", "onec": "Товары/Номенклатура_Key"},
+                    {"sdelka": "lines.description", "onec": "Товары/Содержание"},
+                    {"sdelka": "lines.quantity", "onec": "Товары/Количество"},
+                    {"sdelka": "lines.price", "onec": "Товары/Цена"},
+                    {"sdelka": "lines.amount", "onec": "Товары/Сумма"},
+                    {"sdelka": "lines.vat_rate", "onec": "Товары/СтавкаНДС", "map": _BP_VAT, "default": "22"},
+                    {"sdelka": "lines.vat_amount", "onec": "Товары/СуммаНДС"},
+                ],
+            },
+            {
+                "name": "БП: оплаты покупателей",
+                "entity": SdelkaEntity.PAYMENT,
+                "entity_set": "Document_ПоступлениеНаРасчетныйСчет",
+                "key_fields": ["Ref_Key"],
+                "filter": "ВидОперации eq 'ОплатаПокупателя' and Posted eq true",
+                "fields": [
+                    {"sdelka": "number", "onec": "НомерВходящегоДокумента"},
+                    {"sdelka": "date", "onec": "Date"},
+                    {"sdelka": "organisation", "onec": "Организация_Key"},
+                    {"sdelka": "counterparty", "onec": "Контрагент", "type": "Catalog_Контрагенты"},
+                    {"sdelka": "amount", "onec": "СуммаДокумента"},
+                    {"sdelka": "currency", "onec": "ВалютаДокумента_Key", "lookup": _CURRENCY},
+                    {"sdelka": "purpose", "onec": "НазначениеПлатежа"},
+                    {"sdelka": "allocations.invoice", "onec": "РасшифровкаПлатежа/СчетНаОплату_Key"},
+                    {"sdelka": "allocations.amount", "onec": "РасшифровкаПлатежа/СуммаПлатежа"},
+                ],
+            },
+            {
+                "name": "БП: долг покупателей по счету 62",
+                "entity": SdelkaEntity.DEBT,
+                "entity_set": "AccountingRegister_Хозрасчетный",
+                "key_fields": ["ExtDimension1"],
+                "fields": [
+                    {"sdelka": "counterparty", "onec": "ExtDimension1", "type": "Catalog_Контрагенты"},
+                    {"sdelka": "amount", "onec": "СуммаBalance"},
+                    {"sdelka": "account", "const": "62"},
+                ],
+            },
+        ],
+    },
+    "ut11-documents": {
+        "task": "УТ 11: учёт заказов, оплат и долгов",
+        "base": "ut11",
+        "rules": [
+            {
+                "name": "УТ: заказы клиентов",
+                "entity": SdelkaEntity.INVOICE,
+                "entity_set": "Document_ЗаказКлиента",
+                "direction": Direction.BOTH,
+                "key_fields": ["Ref_Key"],
+                "fields": [
+                    {"sdelka": "number", "onec": "Number"},
+                    {"sdelka": "date", "onec": "Date"},
+                    {"sdelka": "organisation", "onec": "Организация_Key"},
+                    {"sdelka": "counterparty", "onec": "Контрагент_Key"},
+                    {"sdelka": "currency", "onec": "Валюта_Key", "lookup": _CURRENCY},
+                    {"sdelka": "vat_mode", "onec": "ЦенаВключаетНДС", **_VAT_MODE},
+                    {"sdelka": "comment", "onec": "Комментарий"},
+                    _ACTIVE,
+                    {"sdelka": "lines.product", "onec": "Товары/Номенклатура_Key"},
+                    {"sdelka": "lines.quantity", "onec": "Товары/Количество"},
+                    {"sdelka": "lines.price", "onec": "Товары/Цена"},
+                    {"sdelka": "lines.amount", "onec": "Товары/Сумма"},
+                    {
+                        "sdelka": "lines.vat_rate",
+                        "onec": "Товары/СтавкаНДС_Key",
+                        "lookup": {"set": "Catalog_СтавкиНДС", "field": "Description"},
+                        "map": _UT_VAT,
+                        "default": "22",
+                    },
+                    {"sdelka": "lines.vat_amount", "onec": "Товары/СуммаНДС"},
+                ],
+            },
+            {
+                "name": "УТ: оплаты клиентов",
+                "entity": SdelkaEntity.PAYMENT,
+                "entity_set": "Document_ПоступлениеБезналичныхДенежныхСредств",
+                "key_fields": ["Ref_Key"],
+                "filter": "ХозяйственнаяОперация eq 'ПоступлениеОплатыОтКлиента' and Posted eq true",
+                "fields": [
+                    {"sdelka": "number", "onec": "НомерВходящегоДокумента"},
+                    {"sdelka": "date", "onec": "Date"},
+                    {"sdelka": "organisation", "onec": "Организация_Key"},
+                    {"sdelka": "counterparty", "onec": "Контрагент_Key"},
+                    {"sdelka": "amount", "onec": "СуммаДокумента"},
+                    {"sdelka": "currency", "onec": "Валюта_Key", "lookup": _CURRENCY},
+                    {"sdelka": "purpose", "onec": "НазначениеПлатежа"},
+                    {
+                        "sdelka": "allocations.invoice",
+                        "onec": "РасшифровкаПлатежа/ОснованиеПлатежа",
+                        "type": "Document_ЗаказКлиента",
+                    },
+                    {"sdelka": "allocations.amount", "onec": "РасшифровкаПлатежа/Сумма"},
+                ],
+            },
+            {
+                "name": "УТ: долг клиентов",
+                "entity": SdelkaEntity.DEBT,
+                "entity_set": "AccumulationRegister_РасчетыСКлиентами",
+                "key_fields": ["АналитикаУчетаПоПартнерам_Key"],
+                "fields": [
+                    {
+                        "sdelka": "counterparty",
+                        "onec": "АналитикаУчетаПоПартнерам_Key",
+                        "lookup": {"set": "Catalog_КлючиАналитикиУчетаПоПартнерам", "field": "Контрагент_Key"},
+                    },
+                    {"sdelka": "amount", "onec": "СуммаBalance"},
+                    {"sdelka": "currency", "onec": "Валюта_Key", "lookup": _CURRENCY},
                 ],
             },
         ],

@@ -216,6 +216,8 @@ def save_task(
             "on_record_error": options.get("on_record_error", OnRecordError.GO_ON),
             "on_rule_error": options.get("on_rule_error", OnRuleError.STOP),
             "page_size": page_size,
+            # kept as set when a preset is loaded again without saying
+            **({"post_documents": bool(options["post_documents"])} if "post_documents" in options else {}),
         },
     )
     TaskRule.objects.filter(task=task).delete()
@@ -224,12 +226,14 @@ def save_task(
 
 
 @transaction.atomic
-def load_preset(*, connection: Connection, preset: str) -> SyncTask:
+def load_preset(*, connection: Connection, preset: str, post_documents: bool | None = None) -> SyncTask:
     """Create (or refresh) a ready-made rule set and its task; every rule is validated like a hand-made one.
     A "not a folder" filter is added where the 1C object is hierarchical."""
     spec = PRESETS.get(preset)
     if spec is None:
         raise ValidationError({"preset": _("Unknown rule set %(name)s.") % {"name": preset}})
+    if spec.get("base"):
+        load_preset(connection=connection, preset=spec["base"])  # the objects the documents refer to
     metadata = _metadata_or_error(connection)
     rules = []
     for item in spec["rules"]:
@@ -247,10 +251,12 @@ def load_preset(*, connection: Connection, preset: str) -> SyncTask:
                 fields=[dict(pair) for pair in item["fields"]],
                 key_fields=list(item["key_fields"]),
                 filter=filter_,
+                direction=item.get("direction", Direction.IN),
                 rule=existing,
             )
         )
-    return save_task(connection=connection, name=spec["task"], rules=rules)
+    options = {} if post_documents is None else {"post_documents": post_documents}
+    return save_task(connection=connection, name=spec["task"], rules=rules, options=options)
 
 
 # --- a connection's whole setup as JSON ---------------------------------------------------------------------
@@ -322,7 +328,9 @@ def import_setup(*, connection: Connection, data: Any) -> list[SyncTask]:
             errors[f"tasks[{index}].rules"] = [_("Unknown rules: %(names)s.") % {"names": ", ".join(map(str, missing))}]
             continue
         options = {
-            key: item[key] for key in ("create_allowed", "on_record_error", "on_rule_error", "page_size") if key in item
+            key: item[key]
+            for key in ("create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents")
+            if key in item
         }
         try:
             tasks.append(

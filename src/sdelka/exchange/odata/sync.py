@@ -44,6 +44,7 @@ from sdelka.exchange.models import (
 )
 from sdelka.exchange.services import finish_run, journal_event
 
+from . import documents
 from . import values as v
 from .client import Attempt, ODataClient, ODataError
 from .models import MappingRule, OnRecordError, OnRuleError, SyncTask
@@ -265,7 +266,9 @@ class Syncer:
                 outcome = RuleResult(rule.name, rule.entity_set)
                 self.result.rules.append(outcome)
                 try:
-                    if rule.direction == Direction.OUT:
+                    if rule.entity in documents.HANDLED:
+                        documents.run_rule(self, rule, outcome, start_skip if index == start_index else 0)
+                    elif rule.direction == Direction.OUT:
                         push_rule(self, rule, outcome)
                     else:
                         self._rule(rule, outcome, start_skip if index == start_index else 0)
@@ -287,6 +290,21 @@ class Syncer:
             raise
         self._finish(failed)
         return self.result
+
+    def progress(self, rule: MappingRule, next_offset: int, rows: int) -> None:
+        """A rule that writes record by record (documents, registers) reports a finished page: counters,
+        journal, and the checkpoint (`next_offset`: where the next run resumes; 0 keeps it)."""
+        if self.run is not None:
+            with transaction.atomic():
+                ExchangeRun.objects.filter(pk=self.run.pk).update(done=F("done") + rows)
+                if next_offset and not self._frozen:
+                    SyncTask.objects.filter(pk=self.task.pk).update(
+                        checkpoint={"run": self.run.pk, "rule": rule.pk, "skip": next_offset}
+                    )
+                self.flush()
+        self._offset = next_offset or self._offset
+        if self.on_page is not None:
+            self.on_page(self.result.rules[-1], next_offset)
 
     def _freeze(self, rule: MappingRule) -> None:
         """Keep the checkpoint at the first failed rule (and how far it got) for the next run."""

@@ -15,11 +15,12 @@ from django.utils.translation import gettext as _
 
 from sdelka.catalog import models as catalog
 from sdelka.core import requisites
-from sdelka.core.vat import VatRate
+from sdelka.core.vat import VatMode, VatRate
 from sdelka.exchange.models import RefKind
 from sdelka.parties.models import Counterparty, CounterpartyKind
+from sdelka.sales.models import Invoice, Organisation, Payment
 
-from .models import SdelkaEntity
+from .models import CounterpartyDebt, SdelkaEntity
 
 DEFAULT_UNIT_OKEI = "796"
 _OKEI = re.compile(r"\d{3,4}")
@@ -27,7 +28,9 @@ _OKEI = re.compile(r"\d{3,4}")
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """kind: "str", "bool", "choice" (needs a value map from an enum), "ref" (a reference through ExternalRef)."""
+    """kind: "str", "bool", "choice" (needs a value map from an enum), "ref" (a reference through ExternalRef),
+    "decimal" (money, quantities), "date", "currency" (1C's currency code → Sdelka's currency). A name
+    "lines.price" is a field of a document's rows, mapped from a tabular part ("Товары/Цена")."""
 
     kind: str
     max_length: int | None = None
@@ -49,6 +52,7 @@ class Target:
     natural_key: tuple[str, ...] = ()
     check: Callable[[dict[str, Any]], dict[str, str]] = field(default=lambda values: {})
     defaults: Callable[[], dict[str, Any]] = field(default=dict)
+    virtual: str = ""  # a register's virtual table the rule reads ("Balance", "SliceLast")
 
     def label(self, values: dict[str, Any]) -> str:
         return str(values.get("name") or values.get("okei") or "")
@@ -92,6 +96,33 @@ def _product_defaults() -> dict[str, Any]:
     unit = catalog.Unit.objects.filter(okei=DEFAULT_UNIT_OKEI).values_list("pk", flat=True).first()
     return {"unit_id": unit}
 
+
+def _organisation_errors(values: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    try:
+        requisites.validate_inn(values.get("inn") or "")
+    except ValidationError as exc:
+        errors["inn"] = " ".join(exc.messages)
+    if values.get("kpp"):
+        try:
+            requisites.validate_kpp(values["kpp"])
+        except ValidationError as exc:
+            errors["kpp"] = " ".join(exc.messages)
+    if not values.get("name"):
+        errors["name"] = _("The name is empty.")
+    return errors
+
+
+_VAT_RATES = tuple(VatRate.values)
+_LINE_FIELDS = {
+    "lines.product": FieldSpec("ref", ref=SdelkaEntity.PRODUCT),
+    "lines.description": FieldSpec("str", 1000),
+    "lines.quantity": FieldSpec("decimal"),
+    "lines.price": FieldSpec("decimal"),
+    "lines.amount": FieldSpec("decimal"),
+    "lines.vat_rate": FieldSpec("choice", choices=_VAT_RATES),
+    "lines.vat_amount": FieldSpec("decimal"),
+}
 
 TARGETS: dict[str, Target] = {
     SdelkaEntity.COUNTERPARTY: Target(
@@ -142,5 +173,86 @@ TARGETS: dict[str, Target] = {
         },
         natural_key=("okei",),
         check=lambda values: _unit_errors(values),
+    ),
+    SdelkaEntity.ORGANISATION: Target(
+        SdelkaEntity.ORGANISATION,
+        Organisation,
+        RefKind.ORGANISATION,
+        {
+            "name": FieldSpec("str", 255, required=True),
+            "full_name": FieldSpec("str", 500),
+            "inn": FieldSpec("str", 12, required=True),
+            "kpp": FieldSpec("str", 9),
+            "is_active": FieldSpec("bool"),
+        },
+        natural_key=("inn",),
+        check=_organisation_errors,
+    ),
+    SdelkaEntity.PRICE_TYPE: Target(
+        SdelkaEntity.PRICE_TYPE,
+        catalog.PriceType,
+        RefKind.PRICE_TYPE,
+        {
+            "name": FieldSpec("str", 150, required=True),
+            "vat_included": FieldSpec("bool"),
+            "is_active": FieldSpec("bool"),
+        },
+        natural_key=("name",),
+        check=lambda values: {} if values.get("name") else {"name": _("The name is empty.")},
+    ),
+    SdelkaEntity.PRICE: Target(
+        SdelkaEntity.PRICE,
+        catalog.Price,
+        "",
+        {
+            "price_type": FieldSpec("ref", ref=SdelkaEntity.PRICE_TYPE, required=True),
+            "product": FieldSpec("ref", ref=SdelkaEntity.PRODUCT, required=True),
+            "value": FieldSpec("decimal", required=True),
+        },
+        virtual="SliceLast",
+    ),
+    SdelkaEntity.INVOICE: Target(
+        SdelkaEntity.INVOICE,
+        Invoice,
+        RefKind.INVOICE,
+        {
+            "number": FieldSpec("str", 30),
+            "date": FieldSpec("date", required=True),
+            "organisation": FieldSpec("ref", ref=SdelkaEntity.ORGANISATION, required=True),
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "currency": FieldSpec("currency"),
+            "vat_mode": FieldSpec("choice", choices=tuple(VatMode.values)),
+            "comment": FieldSpec("str"),
+            "is_active": FieldSpec("bool"),
+            **_LINE_FIELDS,
+        },
+    ),
+    SdelkaEntity.PAYMENT: Target(
+        SdelkaEntity.PAYMENT,
+        Payment,
+        RefKind.PAYMENT,
+        {
+            "number": FieldSpec("str", 30),
+            "date": FieldSpec("date", required=True),
+            "organisation": FieldSpec("ref", ref=SdelkaEntity.ORGANISATION, required=True),
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY),
+            "amount": FieldSpec("decimal", required=True),
+            "currency": FieldSpec("currency"),
+            "purpose": FieldSpec("str"),
+            "allocations.invoice": FieldSpec("ref", ref=SdelkaEntity.INVOICE),
+            "allocations.amount": FieldSpec("decimal"),
+        },
+    ),
+    SdelkaEntity.DEBT: Target(
+        SdelkaEntity.DEBT,
+        CounterpartyDebt,
+        "",
+        {
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "amount": FieldSpec("decimal", required=True),
+            "currency": FieldSpec("currency"),
+            "account": FieldSpec("str", 20),  # a constant: the chart-of-accounts code of customer settlements
+        },
+        virtual="Balance",
     ),
 }

@@ -46,10 +46,12 @@ def rule(**kwargs: Any) -> MappingRule:
     return MappingRule(**kwargs)
 
 
-@pytest.mark.parametrize("preset", ["bp30", "ut11"])
+@pytest.mark.parametrize("preset", ["bp30", "ut11", "bp30-documents", "ut11-documents"])
 def test_the_ready_made_rules_are_valid(preset: str) -> None:
-    metadata = parse_metadata(io.BytesIO(FakeOneC(preset).metadata))
-    mapped = {item["entity"] for item in PRESETS[preset]["rules"]}
+    base = PRESETS[preset].get("base", preset)
+    metadata = parse_metadata(io.BytesIO(FakeOneC(base).metadata))
+    items = PRESETS[preset]["rules"] + (PRESETS[base]["rules"] if base != preset else [])
+    mapped = {item["entity"] for item in items}
     for item in PRESETS[preset]["rules"]:
         spec = {**item, "filter": "" if item["entity"] == "counterparty" else item.get("filter", "")}
         assert validate_rule(rule(**spec), metadata, mapped) == {}, item["name"]
@@ -163,9 +165,9 @@ def test_save_rule_needs_metadata_and_refuses_an_invalid_rule(metadata: dict[str
     assert set(info.value.message_dict) == {"fields[0].onec"}
     assert not MappingRule.objects.exists()
     task = load_preset(connection=connection, preset="bp30")
-    assert len(task.ordered_rules()) == 3
+    assert len(task.ordered_rules()) == 6
     assert load_preset(connection=connection, preset="bp30").pk == task.pk  # loading again refreshes
-    assert MappingRule.objects.count() == 3
+    assert MappingRule.objects.count() == 6
 
 
 def test_map_row_applies_the_transforms() -> None:
@@ -227,7 +229,7 @@ def test_setup_export_and_import_on_another_base(metadata: dict[str, Any], tmp_p
     assert export_setup(connection=target) == exported
     task = SyncTask.objects.get(connection=target)
     assert task.on_record_error == "stop" and task.page_size == 100
-    assert [r.connection_id for r in task.ordered_rules()] == [target.pk] * 3
+    assert [r.connection_id for r in task.ordered_rules()] == [target.pk] * 6
 
 
 @pytest.mark.django_db

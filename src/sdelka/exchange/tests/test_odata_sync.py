@@ -78,7 +78,8 @@ def sync(connection: Connection, task: SyncTask, **kwargs: Any) -> Any:
 
 def test_preset_creates_the_rules_and_task(task: SyncTask) -> None:
     rules = task.ordered_rules()
-    assert [r.entity_set for r in rules] == [UNITS, PARTIES, GOODS]
+    assert [r.entity_set for r in rules][:3] == [UNITS, PARTIES, GOODS]
+    assert [r.entity for r in rules][3:] == ["organisation", "price_type", "price"]
     assert rules[1].filter == ""  # the fake's (real УТ excerpt) Контрагенты is not hierarchical
     assert rules[2].filter == "IsFolder eq false"
 
@@ -89,7 +90,7 @@ def test_bp30_pull_end_to_end(fake: FakeOneC, connection: Connection, task: Sync
     assert result.status == RunStatus.SUCCESS, result.message
     assert result.totals() == {"created": 7, "updated": 2, "unchanged": 0, "refused": 0, "skipped": 0}
     # the units 796 and 166 exist in Sdelka (ОКЕИ reference data): linked by code, not duplicated
-    assert [r.updated + r.created for r in result.rules] == [2, 5, 2]
+    assert [r.updated + r.created for r in result.rules] == [2, 5, 2, 0, 0, 0]
 
     ivanov = Counterparty.objects.get(name="ИП Иванов")
     assert ivanov.kind == CounterpartyKind.PERSON and len(ivanov.inn) == 12 and ivanov.kpp == ""
@@ -112,7 +113,8 @@ def test_bp30_pull_end_to_end(fake: FakeOneC, connection: Connection, task: Sync
     assert run.route == Route.ODATA and run.status == RunStatus.SUCCESS
     assert run.total == 9 and run.done == 9 and run.created == 7 and run.updated == 2 and run.failed == 0
     requests = run.events.filter(object_repr="request")
-    assert requests.count() == 6  # a $count and one page per rule
+    # a $count and one page per catalogue rule; one call of the price register's SliceLast
+    assert requests.count() == 11
     assert all(" → 200 in " in e.message for e in requests)
     assert SyncTask.objects.get(pk=task.pk).checkpoint == {}
     # every read was a paged $select, never $inlinecount
@@ -127,7 +129,7 @@ def test_second_run_is_unchanged_and_writes_nothing(
     data = seed(fake)
     sync(connection, task)
     stamp = Counterparty.objects.get(name="ООО Поставщик 1").updated_at
-    with django_assert_max_num_queries(45):  # per page, not per record (3 rules, one page each)
+    with django_assert_max_num_queries(60):  # per page, not per record (6 rules, one page each)
         result = sync(connection, task)
     assert result.totals()["unchanged"] == 9 and result.totals()["created"] == result.totals()["updated"] == 0
     assert Counterparty.objects.get(name="ООО Поставщик 1").updated_at == stamp
@@ -325,14 +327,14 @@ def test_on_rule_error_go_on_runs_the_next_rule_but_fails_the_run(
     fake.fail("500", times=100, path_contains=PARTIES, message="Нет прав на чтение Контрагенты")
     result = sync(connection, task)
     assert result.status == RunStatus.FAILED and "Нет прав на чтение Контрагенты" in result.message
-    assert [bool(r.error) for r in result.rules] == [False, True, False]
+    assert [bool(r.error) for r in result.rules] == [False, True, False, False, False, False]
     assert Product.objects.count() == 2
     assert SyncTask.objects.get(pk=task.pk).checkpoint["rule"] == result_rules(task)[1].pk
     with pytest.raises(CommandError, match="Нет прав"):
         call_command("sync", "run", "bp", stdout=io.StringIO())  # resumes at the failed rule, fails again
     fake.faults.clear()
     final = sync(connection, task)
-    assert final.status == RunStatus.SUCCESS and [r.name for r in final.rules] == [
+    assert final.status == RunStatus.SUCCESS and [r.name for r in final.rules][:2] == [
         "БП: контрагенты",
         "БП: номенклатура",
     ]

@@ -34,6 +34,11 @@ class Command(BaseCommand):
         preset = sub.add_parser("preset", help="Load a ready-made rule set and its task.")
         preset.add_argument("connection")
         preset.add_argument("name", choices=sorted(PRESETS))
+        preset.add_argument(
+            "--post-documents",
+            choices=["yes", "no"],
+            help="Post the documents the task writes to 1C (kept as it was when not given).",
+        )
         tasks = sub.add_parser("tasks", help="List the connection's tasks and their rules.")
         tasks.add_argument("connection")
         export = sub.add_parser("export", help="Print the connection's rules and tasks as JSON.")
@@ -54,7 +59,12 @@ class Command(BaseCommand):
         connection = self._connection(options["connection"])
         try:
             if options["action"] == "preset":
-                task = load_preset(connection=connection, preset=options["name"])
+                post = options.get("post_documents")
+                task = load_preset(
+                    connection=connection,
+                    preset=options["name"],
+                    post_documents=None if post is None else post == "yes",
+                )
                 names = ", ".join(rule.name for rule in task.ordered_rules())
                 self.stdout.write(f"Task {task.name!r} loaded with rules: {names}.")
             elif options["action"] == "tasks":

@@ -1,0 +1,437 @@
+"""Documents and registers through OData, end to end against the fake 1C and through `sdelka sync run`: invoices
+(БП СчетНаОплатуПокупателю, УТ ЗаказКлиента) with their rows both ways, posting and 1C's refusal, read-back
+mismatches, incoming payments allocated to invoices (and not duplicated when a bank statement brought them
+first), prices from the price register, counterparty debt from the settlement registers, and the dry run."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from sdelka.catalog.models import Price, PriceType, Product
+from sdelka.exchange.models import Connection, ExchangeEvent, ExternalRef, RefKind
+from sdelka.exchange.odata import values as v
+from sdelka.exchange.odata.models import CounterpartyDebt, SyncTask
+from sdelka.exchange.odata.services import check_connection, create_odata_connection, load_preset
+from sdelka.parties.models import Counterparty
+from sdelka.sales import services as sales
+from sdelka.sales.models import Invoice, InvoiceStatus, Organisation, Payment, PaymentSource
+from tests import fake_odata
+from tests.factories import make_inn10
+from tests.fake_odata import FakeOneC, fake_bp30, odata_settings, serve
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("odata_settings")]
+__all__ = ["fake_bp30", "odata_settings"]
+
+RNG = random.Random(11)
+INVOICES = "Document_СчетНаОплатуПокупателю"
+RECEIPTS = "Document_ПоступлениеНаРасчетныйСчет"
+KONTRAGENT = "StandardODATA.Catalog_Контрагенты"
+
+
+def run(connection: str, *args: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    with contextlib.suppress(CommandError):  # a failed run exits non-zero; its summary is still printed
+        call_command("sync", "run", connection, "--json", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def rule_of(results: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(rule for result in results for rule in result["rules"] if rule["rule"] == name)
+
+
+def _party(fake: FakeOneC, name: str) -> dict[str, Any]:
+    inn = make_inn10(RNG)
+    return fake.add(
+        "Catalog_Контрагенты",
+        Description=name,
+        ИНН=inn.ljust(12),
+        КПП=inn[:4] + "01001",
+        ЮридическоеФизическоеЛицо="ЮридическоеЛицо",
+    )
+
+
+def seed_bp(fake: FakeOneC) -> dict[str, Any]:
+    chart_of_accounts(fake)
+    piece = fake.add("Catalog_КлассификаторЕдиницИзмерения", Code="796", Description="шт")
+    inn = make_inn10(RNG)
+    org = fake.add("Catalog_Организации", Description="ООО Наша", ИНН=inn, КПП=inn[:4] + "01001")
+    rub = fake.add("Catalog_Валюты", Code="643", Description="руб.")
+    buyer = _party(fake, "ООО Покупатель")
+    nails = fake.add(
+        "Catalog_Номенклатура", Description="Гвозди", ЕдиницаИзмерения_Key=piece["Ref_Key"], СтавкаНДС="НДС22"
+    )
+    delivery = fake.add(
+        "Catalog_Номенклатура",
+        Description="Доставка",
+        Услуга=True,
+        ЕдиницаИзмерения_Key=piece["Ref_Key"],
+        СтавкаНДС="БезНДС",
+    )
+    retail = fake.add("Catalog_ТипыЦенНоменклатуры", Description="Розничная", ЦенаВключаетНДС=True)
+    prices = "InformationRegister_ЦеныНоменклатуры"
+    fake.add(prices, Period="2026-01-01T00:00:00", ТипЦен_Key=retail["Ref_Key"], Номенклатура_Key=nails["Ref_Key"],
+             Цена=Decimal("110"))  # fmt: skip
+    fake.add(prices, Period="2026-06-01T00:00:00", ТипЦен_Key=retail["Ref_Key"], Номенклатура_Key=nails["Ref_Key"],
+             Цена=Decimal("122.50"))  # fmt: skip
+    invoice = fake.add(
+        INVOICES,
+        Number="0000-000017",
+        Date="2026-11-20T10:00:00",
+        Организация_Key=org["Ref_Key"],
+        Контрагент_Key=buyer["Ref_Key"],
+        ВалютаДокумента_Key=rub["Ref_Key"],
+        СуммаВключаетНДС=True,
+        СуммаДокумента=Decimal("3665"),
+        Товары=[
+            {
+                "LineNumber": 1,
+                "Номенклатура_Key": nails["Ref_Key"],
+                "Содержание": "Гвозди",
+                "Количество": Decimal(10),
+                "Цена": Decimal("122.50"),
+                "Сумма": Decimal("1225"),
+                "СтавкаНДС": "НДС22",
+                "СуммаНДС": Decimal("220.90"),
+            },
+            {
+                "LineNumber": 2,
+                "Номенклатура_Key": delivery["Ref_Key"],
+                "Содержание": "Доставка",
+                "Количество": Decimal(1),
+                "Цена": Decimal(2440),
+                "Сумма": Decimal(2440),
+                "СтавкаНДС": "БезНДС",
+                "СуммаНДС": Decimal(0),
+            },
+        ],
+    )
+    return {"org": org, "rub": rub, "buyer": buyer, "nails": nails, "delivery": delivery, "invoice": invoice}
+
+
+def receipt(fake: FakeOneC, data: dict[str, Any], amount: str, number: str = "125", **rows: Any) -> dict[str, Any]:
+    return fake.add(
+        RECEIPTS,
+        Date="2026-11-21T00:00:00",
+        Posted=True,
+        ВидОперации="ОплатаПокупателя",
+        Организация_Key=data["org"]["Ref_Key"],
+        Контрагент=data["buyer"]["Ref_Key"],
+        Контрагент_Type=KONTRAGENT,
+        ВалютаДокумента_Key=data["rub"]["Ref_Key"],
+        СуммаДокумента=Decimal(amount),
+        НомерВходящегоДокумента=number,
+        НазначениеПлатежа=f"Оплата по счету 17 от 20.11.2026, сумма {amount}",
+        РасшифровкаПлатежа=[
+            {"LineNumber": 1, "СчетНаОплату_Key": data["invoice"]["Ref_Key"], "СуммаПлатежа": Decimal(amount)}
+        ],
+        **rows,
+    )
+
+
+def chart_of_accounts(fake: FakeOneC) -> dict[str, dict[str, Any]]:
+    names = {"62": "Расчеты с покупателями", "62.01": "Расчеты с покупателями и заказчиками",
+             "51": "Расчетные счета", "90.01.1": "Выручка"}  # fmt: skip
+    return {code: fake.add("ChartOfAccounts_Хозрасчетный", Code=code, Description=name) for code, name in names.items()}
+
+
+def ledger(fake: FakeOneC, buyer: str) -> None:
+    accounts = {v.text(a["Code"]): a for a in fake.data["ChartOfAccounts_Хозрасчетный"].values()}
+    a6201, a51, a90 = accounts["62.01"], accounts["51"], accounts["90.01.1"]
+    register = "AccountingRegister_Хозрасчетный"
+    sale, pay = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+    fake.add(register, Recorder_Key=sale, LineNumber=1, Period="2026-11-20T12:00:00", AccountDr_Key=a6201["Ref_Key"],
+             AccountCr_Key=a90["Ref_Key"], ExtDimensionDr1=buyer, ExtDimensionDr1_Type=KONTRAGENT,
+             Сумма=Decimal("3665"))  # fmt: skip
+    fake.add(register, Recorder_Key=pay, LineNumber=1, Period="2026-11-21T00:00:00", AccountDr_Key=a51["Ref_Key"],
+             AccountCr_Key=a6201["Ref_Key"], ExtDimensionCr1=buyer, ExtDimensionCr1_Type=KONTRAGENT,
+             Сумма=Decimal("1000"))  # fmt: skip
+
+
+@pytest.fixture
+def bp(fake: FakeOneC) -> Connection:
+    connection = create_odata_connection(name="bp", url=fake.base_url, login=fake.login, password=fake.password)
+    assert check_connection(connection=connection).ok
+    connection.options = {**connection.options, "retries": 1}
+    connection.save(update_fields=["options"])
+    load_preset(connection=connection, preset="bp30-documents")
+    return connection
+
+
+def test_bp30_invoices_payments_prices_and_debt_from_1c(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    receipt(fake, data, "1000")
+    ledger(fake, data["buyer"]["Ref_Key"])
+    results = run("bp")
+    assert [r["status"] for r in results] == ["success", "success"], results
+
+    invoice = Invoice.objects.get()
+    assert invoice.counterparty.name == "ООО Покупатель" and invoice.organisation.name == "ООО Наша"
+    assert invoice.currency_id == "RUB" and invoice.date == dt.date(2026, 11, 20)
+    assert [(line.product.name, line.quantity, line.price, line.vat_rate) for line in invoice.lines.all()] == [
+        ("Гвозди", Decimal("10.000"), Decimal("122.50"), "22"),
+        ("Доставка", Decimal("1.000"), Decimal("2440.00"), "none"),
+    ]
+    assert invoice.total == Decimal("3665.00")
+    ref = ExternalRef.objects.get(kind=RefKind.INVOICE)
+    assert ref.external_id == data["invoice"]["Ref_Key"] and ref.code == "0000-000017"
+    assert "0000-000017" in invoice.comment
+
+    payment = Payment.objects.get()
+    assert payment.source == PaymentSource.ONEC and payment.number == "125" and payment.amount == Decimal(1000)
+    assert payment.allocations.get().invoice == invoice
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PARTLY_PAID and invoice.paid_amount == Decimal(1000)
+
+    price = Price.objects.get()
+    assert price.value == Decimal("122.50") and price.product.name == "Гвозди"  # the last slice, not the older
+    assert PriceType.objects.get().name == "Розничная"
+
+    debt = CounterpartyDebt.objects.get()
+    assert debt.counterparty == invoice.counterparty and debt.amount == Decimal("2665.00")
+    assert debt.register == "AccountingRegister_Хозрасчетный" and debt.as_of is not None
+    balance_call = next(r for r in fake.requests if "/Balance(" in r.path)
+    assert "AccountCondition=" in balance_call.raw_query or "AccountCondition" in balance_call.path
+
+    # Nothing changed in 1C: the second run reads, writes nothing, creates nothing.
+    fake.requests.clear()
+    again = run("bp")
+    assert rule_of(again, "БП: счета покупателям")["unchanged"] == 2  # read: same DataVersion; write: same body
+    assert Invoice.objects.count() == 1 and Payment.objects.count() == 1
+    assert not [r for r in fake.requests if r.method in ("POST", "PATCH")]
+
+
+def test_bp30_change_in_1c_dry_run_then_applied(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    run("bp")
+    rows = [dict(row) for row in fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Товары"]]
+    rows[0].update(Количество=Decimal(20), Сумма=Decimal(2450))
+    fake.change(INVOICES, data["invoice"]["Ref_Key"], Товары=rows, Комментарий="Срочно")
+
+    dry = run("bp", "--dry-run")
+    change = rule_of(dry, "БП: счета покупателям")["changes"][0]
+    assert change["action"] == "update" and change["diff"]["lines"] == [2, 2]
+    assert change["diff"]["comment"][1] == "Срочно"
+    invoice = Invoice.objects.get()
+    assert invoice.lines.first().quantity == Decimal(10)  # the dry run wrote nothing
+
+    run("bp")
+    invoice.refresh_from_db()
+    assert invoice.lines.first().quantity == Decimal(20) and invoice.comment == "Срочно"
+    assert invoice.status == InvoiceStatus.ISSUED and invoice.total == Decimal("4890.00")
+
+
+def test_bp30_deleted_in_1c_cancels_a_paid_invoice_never(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    receipt(fake, data, "500")
+    run("bp")
+    fake.change(INVOICES, data["invoice"]["Ref_Key"], DeletionMark=True)
+    results = run("bp")
+    assert results[1]["status"] == "success"
+    assert rule_of(results, "БП: счета покупателям")["refused"] == 1
+    assert Invoice.objects.get().status == InvoiceStatus.PARTLY_PAID
+    event = ExchangeEvent.objects.filter(level="error").latest("id")
+    assert "Remove the payments" in event.message
+
+
+def test_bp30_payment_from_a_bank_statement_is_linked_not_duplicated(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    run("bp")  # the invoice and the catalogue first
+    invoice = Invoice.objects.get()
+    from sdelka.exchange.apply_orders import exchange_user
+
+    bank = sales.register_payment(
+        user=exchange_user(),
+        organisation=invoice.organisation,
+        date=dt.date(2026, 11, 21),
+        amount="1000.00",
+        counterparty=invoice.counterparty,
+        source=PaymentSource.BANK,
+        number="125",
+        purpose="Оплата по счету",
+    )
+    sales.allocate_payment(user=exchange_user(), payment=bank, invoice=invoice, amount="1000.00")
+    receipt(fake, data, "1000")
+    results = run("bp")
+    assert rule_of(results, "БП: оплаты покупателей")["updated"] == 1
+    assert Payment.objects.count() == 1
+    bank.refresh_from_db()
+    assert bank.source == PaymentSource.BANK and bank.allocated_amount == Decimal(1000)
+    assert ExternalRef.objects.get(kind=RefKind.PAYMENT).object_id == bank.pk
+
+
+def _sdelka_invoice(connection: Connection) -> Invoice:
+    from sdelka.exchange.apply_orders import exchange_user
+
+    user = exchange_user()
+    invoice = sales.create_invoice(
+        user=user,
+        organisation=Organisation.objects.get(),
+        counterparty=Counterparty.objects.get(),
+        lines=[
+            {"product": Product.objects.get(name="Гвозди").pk, "quantity": "3", "price": "100.00"},
+            {"description": "Упаковка", "quantity": "1", "price": "50.00", "vat_rate": "22"},
+            {"product": Product.objects.get(name="Доставка").pk, "quantity": "1", "price": "500.00"},
+        ],
+        date=dt.date(2026, 11, 25),
+    )
+    return sales.issue_invoice(user=user, invoice=invoice)
+
+
+def test_bp30_invoice_to_1c_with_rows_posted_and_read_back(fake: FakeOneC, bp: Connection) -> None:
+    seed_bp(fake)
+    del fake.data[INVOICES][next(iter(fake.data[INVOICES]))]  # only the catalogue from 1C
+    run("bp")
+    SyncTask.objects.filter(name="БП 3.0: учёт счетов, оплат и долгов").update(post_documents=True)
+    invoice = _sdelka_invoice(bp)
+    results = run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    assert rule_of(results, "БП: счета покупателям")["created"] == 1, results
+    stored = next(iter(fake.data[INVOICES].values()))
+    assert stored["Posted"] is True and stored["СуммаВключаетНДС"] is True
+    assert [row["LineNumber"] for row in stored["Товары"]] == [1, 2, 3]
+    assert [row["СтавкаНДС"] for row in stored["Товары"]] == ["НДС22", "НДС22", "БезНДС"]
+    assert stored["Товары"][1]["Номенклатура_Key"] == fake_odata.ZERO_GUID  # a line without a product
+    assert Decimal(str(stored["Товары"][0]["Сумма"])) == Decimal(300)
+    ref = ExternalRef.objects.get(kind=RefKind.INVOICE, object_id=invoice.pk)
+    assert ref.code == stored["Number"] and ref.external_id == stored["Ref_Key"]
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/Post")]
+    assert len(posts) == 1 and "PostingModeOperational=false" in posts[0].raw_query
+
+    # Unchanged: nothing sent; a changed comment: a PATCH with the rows sent whole again.
+    fake.requests.clear()
+    run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    assert not [r for r in fake.requests if r.method in ("POST", "PATCH")]
+    sales.update_invoice(user=invoice.owner, invoice=invoice, comment="Доставка до двери")
+    run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    patch = next(r for r in fake.requests if r.method == "PATCH")
+    body = json.loads(patch.body)
+    assert body["Комментарий"] == "Доставка до двери" and len(body["Товары"]) == 3
+
+
+def test_bp30_refused_posting_and_a_truncated_row_are_errors(
+    fake: FakeOneC, bp: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_bp(fake)
+    fake.data[INVOICES].clear()
+    run("bp")
+    SyncTask.objects.filter(name="БП 3.0: учёт счетов, оплат и долгов").update(post_documents=True)
+    _sdelka_invoice(bp)
+    fake.fail("refuse", path_contains="/Post", message="Период закрыт для изменений: 30.11.2026")
+    results = run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    assert results[0]["status"] == "success" or results[0]["status"] == "failed"
+    outcome = rule_of(results, "БП: счета покупателям")
+    assert outcome["refused"] == 1 and outcome["created"] == 0
+    event = ExchangeEvent.objects.filter(level="error").latest("id")
+    assert "Период закрыт для изменений" in event.message and event.field == "Posted"
+    assert ExternalRef.objects.get(kind=RefKind.INVOICE).content_hash == ""  # sent again next time
+
+    # 1C cuts a row's text: the read-back comparison reports it, row and field named.
+    monkeypatch.setitem(fake_odata.server.STRING_LENGTHS, "Содержание", 5)
+    results = run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    assert rule_of(results, "БП: счета покупателям")["refused"] == 1
+    fields = set(ExchangeEvent.objects.filter(level="error").values_list("field", flat=True))
+    assert "Товары/Содержание (1)" in fields
+
+
+# --- УТ 11 --------------------------------------------------------------------------------------------------
+
+
+def test_ut11_orders_payments_prices_and_debt() -> None:
+    with serve(FakeOneC("ut11")) as ut:
+        connection = create_odata_connection(name="ut", url=ut.base_url, login=ut.login, password=ut.password)
+        assert check_connection(connection=connection).ok
+        load_preset(connection=connection, preset="ut11-documents", post_documents=True)
+        pack = ut.add("Catalog_УпаковкиЕдиницыИзмерения", Code="796", Description="шт")
+        inn = make_inn10(RNG)
+        org = ut.add("Catalog_Организации", Description="ООО Торг", ИНН=inn, КПП=inn[:4] + "01001")
+        rub = ut.add("Catalog_Валюты", Code="643", Description="руб.")
+        vat22 = ut.add("Catalog_СтавкиНДС", Description="22%", Ставка=Decimal(22))
+        ut.add("Catalog_СтавкиНДС", Description="Без НДС")
+        buyer_inn = make_inn10(RNG)
+        buyer = ut.add("Catalog_Контрагенты", Description="ООО Клиент", ИНН=buyer_inn, КПП=buyer_inn[:4] + "01001",
+                       ЮрФизЛицо="ЮрЛицо")  # fmt: skip
+        sugar = ut.add("Catalog_Номенклатура", Description="Сахар", ЕдиницаИзмерения_Key=pack["Ref_Key"])
+        kind = ut.add("Catalog_ВидыЦен", Description="Оптовая", ЦенаВключаетНДС=True)
+        ut.add("InformationRegister_ЦеныНоменклатуры", Period="2026-10-01T00:00:00", ВидЦены_Key=kind["Ref_Key"],
+               Номенклатура_Key=sugar["Ref_Key"], Цена=Decimal("79.90"))  # fmt: skip
+        order = ut.add(
+            "Document_ЗаказКлиента",
+            Number="ТД00-000003",
+            Date="2026-11-22T09:00:00",
+            Организация_Key=org["Ref_Key"],
+            Контрагент_Key=buyer["Ref_Key"],
+            Валюта_Key=rub["Ref_Key"],
+            ЦенаВключаетНДС=True,
+            Товары=[
+                {
+                    "LineNumber": 1,
+                    "Номенклатура_Key": sugar["Ref_Key"],
+                    "Количество": Decimal(100),
+                    "Цена": Decimal("79.90"),
+                    "Сумма": Decimal(7990),
+                    "СтавкаНДС_Key": vat22["Ref_Key"],
+                    "СуммаНДС": Decimal("1440.82"),
+                }
+            ],
+        )
+        ut.add(
+            "Document_ПоступлениеБезналичныхДенежныхСредств",
+            Date="2026-11-23T00:00:00",
+            Posted=True,
+            ХозяйственнаяОперация="ПоступлениеОплатыОтКлиента",
+            Организация_Key=org["Ref_Key"],
+            Контрагент_Key=buyer["Ref_Key"],
+            Валюта_Key=rub["Ref_Key"],
+            СуммаДокумента=Decimal(7990),
+            НомерВходящегоДокумента="77",
+            РасшифровкаПлатежа=[
+                {
+                    "LineNumber": 1,
+                    "ОснованиеПлатежа": order["Ref_Key"],
+                    "ОснованиеПлатежа_Type": "StandardODATA.Document_ЗаказКлиента",
+                    "Сумма": Decimal(7990),
+                }
+            ],
+        )
+        key = ut.add("Catalog_КлючиАналитикиУчетаПоПартнерам", Контрагент_Key=buyer["Ref_Key"])
+        settlements = "AccumulationRegister_РасчетыСКлиентами"
+        ut.add(settlements, Recorder_Key=order["Ref_Key"], LineNumber=1, Period="2026-11-22T09:00:00",
+               RecordType="Receipt", АналитикаУчетаПоПартнерам_Key=key["Ref_Key"], Валюта_Key=rub["Ref_Key"],
+               Сумма=Decimal(9000))  # fmt: skip
+        ut.add(settlements, Recorder_Key=order["Ref_Key"], LineNumber=2, Period="2026-11-23T00:00:00",
+               RecordType="Expense", АналитикаУчетаПоПартнерам_Key=key["Ref_Key"], Валюта_Key=rub["Ref_Key"],
+               Сумма=Decimal(7990))  # fmt: skip
+        results = run("ut")
+        assert [r["status"] for r in results] == ["success", "success"], results
+
+        invoice = Invoice.objects.get()
+        line = invoice.lines.get()
+        assert (line.product.name, line.quantity, line.vat_rate) == ("Сахар", Decimal("100.000"), "22")
+        assert invoice.status == InvoiceStatus.PAID and Payment.objects.get().number == "77"
+        assert Price.objects.get().value == Decimal("79.90")
+        debt = CounterpartyDebt.objects.get()
+        assert debt.amount == Decimal("1010.00") and debt.currency_id == "RUB"
+        assert debt.counterparty.name == "ООО Клиент"
+
+        # An order made in Sdelka goes to 1C with the VAT rate as a catalog reference, and is posted.
+        from sdelka.exchange.apply_orders import exchange_user
+
+        made = sales.create_invoice(
+            user=exchange_user(), organisation=invoice.organisation, counterparty=invoice.counterparty,
+            lines=[{"product": line.product_id, "quantity": "5", "price": "80.00", "vat_rate": "22"}],
+            date=dt.date(2026, 11, 26),
+        )  # fmt: skip
+        sales.issue_invoice(user=exchange_user(), invoice=made)
+        results = run("ut", "--task", "УТ 11: учёт заказов, оплат и долгов")
+        assert rule_of(results, "УТ: заказы клиентов")["created"] == 1, results
+        sent = next(o for o in ut.data["Document_ЗаказКлиента"].values() if o["Ref_Key"] != order["Ref_Key"])
+        assert sent["Товары"][0]["СтавкаНДС_Key"] == vat22["Ref_Key"] and sent["Posted"] is True
+        assert sent["Контрагент_Key"] == buyer["Ref_Key"] and sent["Валюта_Key"] == rub["Ref_Key"]
