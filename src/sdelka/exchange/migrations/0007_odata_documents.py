@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0002_reference_currencies'),
-        ('exchange', '0005_invoice_reminder_to_sales'),
+        ('exchange', '0006_event_journal_indexes'),
         ('parties', '0002_one_main_bank_account'),
     ]
 
