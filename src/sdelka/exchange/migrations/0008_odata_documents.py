@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0002_reference_currencies'),
-        ('exchange', '0006_event_journal_indexes'),
+        ('exchange', '0007_element_digests'),
         ('parties', '0002_one_main_bank_account'),
     ]
 
