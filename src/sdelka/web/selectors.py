@@ -400,6 +400,8 @@ class OneCState:
     refs: list[Any]
     problems: list[Any]
     orders: list[Any] = field(default_factory=list)
+    debts: list[Any] = field(default_factory=list)  # a counterparty's debt according to each 1C base
+    open_amount: Decimal | None = None  # what its open invoices in Sdelka still owe, to compare with
 
     @property
     def linked(self) -> bool:
@@ -408,10 +410,11 @@ class OneCState:
 
 def onec_state(obj: Counterparty | Invoice) -> OneCState:
     """The exchange's external ids of `obj` (a counterparty or an invoice), the warnings and errors the
-    journal recorded for those ids lately, and for an invoice the order state 1C reported: three queries."""
+    journal recorded for those ids lately, for an invoice the order state 1C reported, for a counterparty
+    its debt according to 1C next to what its open invoices owe in Sdelka: up to four queries."""
     from django.contrib.contenttypes.models import ContentType
 
-    from sdelka.exchange.models import EventLevel, ExchangeEvent, ExternalRef, OrderState
+    from sdelka.exchange.models import CounterpartyDebt, EventLevel, ExchangeEvent, ExternalRef, OrderState
 
     refs = list(
         ExternalRef.objects.filter(content_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
@@ -432,7 +435,16 @@ def onec_state(obj: Counterparty | Invoice) -> OneCState:
             same_record, level__in=(EventLevel.WARNING, EventLevel.ERROR), created_at__gte=since
         )
         problems = list(events.select_related("connection").order_by("-pk")[:ONEC_PROBLEM_LIMIT])
-    return OneCState(refs=refs, problems=problems, orders=orders)
+    state = OneCState(refs=refs, problems=problems, orders=orders)
+    if isinstance(obj, Counterparty):
+        state.debts = list(
+            CounterpartyDebt.objects.filter(counterparty=obj).select_related("connection").order_by("connection__name")
+        )
+        if state.debts:
+            state.open_amount = Invoice.objects.filter(counterparty=obj, status__in=OPEN_INVOICE_STATUSES).aggregate(
+                owed=Sum(F("total") - F("paid_amount"), output_field=MONEY_FIELD)
+            )["owed"] or Decimal("0.00")
+    return state
 
 
 # --- Deals ----------------------------------------------------------------------------------------

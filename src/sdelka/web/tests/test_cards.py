@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -21,8 +22,10 @@ from sdelka.exchange.models import (
     RefKind,
     Route,
 )
+from sdelka.exchange.odata.models import CounterpartyDebt
 from sdelka.parties.models import Counterparty
 from sdelka.sales import services as sales_services
+from sdelka.sales.models import Invoice
 from tests.factories import CounterpartyFactory
 
 from .world import Shop, build_shop
@@ -152,6 +155,30 @@ def test_counterparty_card_shows_which_bases_know_it_and_its_problems(client, st
     assert "00-000123" in page and "Неверный ИНН в 1С" in page
     lonely = client.get(reverse("web:counterparty-detail", args=[CounterpartyFactory(owner=staff.manager).pk]))
     assert not lonely.context["card"].onec.linked
+
+
+def test_counterparty_card_shows_the_debt_according_to_1c_next_to_open_invoices(client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    issued_invoice(staff, shop, own)
+    bp = Connection.objects.create(name="БП 3.0")
+    link(own, bp, RefKind.COUNTERPARTY, "ffff-0002")
+    as_of = timezone.now() - timedelta(hours=2)
+    CounterpartyDebt.objects.create(
+        connection=bp, counterparty=own, amount=Decimal("1500.00"), as_of=as_of, register="AccountingRegister_Х"
+    )
+    client.force_login(staff.manager)
+    response = client.get(reverse("web:counterparty-detail", args=[own.pk]))
+    onec = response.context["card"].onec
+    assert [(d.connection.name, d.amount) for d in onec.debts] == [("БП 3.0", Decimal("1500.00"))]
+    assert onec.open_amount == Invoice.objects.get(counterparty=own).total
+    page = response.content.decode()
+    assert "Debt according to 1C" in page and "1500.00 RUB" in page
+    assert (
+        "Debt according to 1C"
+        not in client.get(
+            reverse("web:counterparty-detail", args=[CounterpartyFactory(owner=staff.manager).pk])
+        ).content.decode()
+    )
 
 
 def test_invoice_card_shows_the_status_1c_reported(client, staff, shop):
