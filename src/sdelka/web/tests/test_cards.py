@@ -164,13 +164,13 @@ def test_counterparty_card_shows_the_debt_according_to_1c_next_to_open_invoices(
     link(own, bp, RefKind.COUNTERPARTY, "ffff-0002")
     as_of = timezone.now() - timedelta(hours=2)
     CounterpartyDebt.objects.create(
-        connection=bp, counterparty=own, amount=Decimal("1500.00"), as_of=as_of, register="AccountingRegister_Х"
+        connection=bp, counterparty_id=own.pk, amount=Decimal("1500.00"), as_of=as_of, register="AccountingRegister_Х"
     )
     client.force_login(staff.manager)
     response = client.get(reverse("web:counterparty-detail", args=[own.pk]))
     onec = response.context["card"].onec
     assert [(d.connection.name, d.amount) for d in onec.debts] == [("БП 3.0", Decimal("1500.00"))]
-    assert onec.open_amount == Invoice.objects.get(counterparty=own).total
+    assert onec.open_amount == Invoice.objects.get(counterparty_id=own.pk).total
     page = response.content.decode()
     assert "Debt according to 1C" in page and "1500.00 RUB" in page
     assert (
