@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connections, models, router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -39,9 +39,11 @@ from sdelka.exchange.models import (
 from sdelka.parties.models import Counterparty
 from sdelka.sales.models import Invoice, InvoiceLine, InvoiceStatus
 
+from .outbox_sql import InIds, column_of, id_condition, insert_rows, prepared_columns, refresh_statistics
 from .writer import write_orders
 
 CHUNK = 500
+ANALYZE_AFTER = 2 * CHUNK  # new order ids after which the table statistics are refreshed once
 LATE_COMMIT_MARGIN = timedelta(minutes=10)
 PHONE_KIND = "Телефон рабочий"
 EMAIL_KIND = "Электронная почта"
@@ -69,7 +71,9 @@ def _refs_by_object(connection: Connection, kind: str, model: type[Any], ids: se
     content_type = ContentType.objects.get_for_model(model)
     found: dict[int, str] = {}
     rows = (
-        ExternalRef.objects.filter(connection=connection, kind=kind, content_type=content_type, object_id__in=ids)
+        ExternalRef.objects.filter(
+            InIds(F("object_id"), list(ids)), connection=connection, kind=kind, content_type=content_type
+        )
         .order_by("id")
         .values_list("object_id", "external_id")
     )
@@ -78,80 +82,51 @@ def _refs_by_object(connection: Connection, kind: str, model: type[Any], ids: se
     return found
 
 
-def _order_ids(connection: Connection, invoice_ids: list[int]) -> dict[int, str]:
-    """The stable `Ид` of each invoice: its order ref of this base, created (a uuid) on first export."""
+def _order_ids(connection: Connection, invoice_ids: list[int]) -> tuple[dict[int, str], int]:
+    """The stable `Ид` of each invoice: its order ref of this base, created (a uuid) on first export.
+    Returns them and how many were created."""
     ids = _refs_by_object(connection, RefKind.ORDER, Invoice, set(invoice_ids))
-    missing = [pk for pk in invoice_ids if pk not in ids]
-    if missing:
-        content_type = ContentType.objects.get_for_model(Invoice)
-        new = {pk: str(uuid.uuid4()) for pk in missing}
+    new = {pk: str(uuid.uuid4()) for pk in invoice_ids if pk not in ids}
+    if new:
         now = timezone.now()
-        _upsert(
-            ExternalRef,
-            [
-                {
-                    "connection": connection.pk,
-                    "kind": RefKind.ORDER,
-                    "external_id": value,
-                    "content_type": content_type.pk,
-                    "object_id": pk,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for pk, value in new.items()
-            ],
-            conflict=("connection", "kind", "external_id"),
-            update=("updated_at",),
-        )
+        common = {
+            "connection": connection.pk,
+            "kind": RefKind.ORDER,
+            "content_type": ContentType.objects.get_for_model(Invoice).pk,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_rows(ExternalRef, common, ("object_id", "external_id"), list(new.items()))
         ids.update(new)
-    return ids
+    return ids, len(new)
 
 
-def _upsert(
-    model: type[models.Model], rows: list[dict[str, Any]], *, conflict: tuple[str, ...], update: tuple[str, ...]
-) -> None:
-    """INSERT … ON CONFLICT DO UPDATE of plain rows (field name → value; other fields take their defaults) in
-    one executemany: Django's bulk_create prepares every field of every object and was the slowest step of a
-    big query."""
-    if not rows:
-        return
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.name not in rows[0])]
-    db = connections[router.db_for_write(model)]
+def _mark_sent(connection: Connection, session: ExchangeSession, invoice_ids: list[int]) -> None:
+    """Record, in one statement, that `session` offers the current version of these invoices. The database
+    reads the versions itself before the rows are fetched: an invoice changed in between goes out with its
+    newer content under the older version, so it is offered again next time, never confirmed unseen."""
+    db = connections[router.db_for_write(OrderState)]
     quote = db.ops.quote_name
-    defaults = {f.name: f.get_db_prep_save(f.get_default(), db) for f in fields if f.name not in rows[0]}
-    columns = ", ".join(quote(f.column) for f in fields)
-    by_name = {f.name: f for f in fields}
-    targets = ", ".join(quote(by_name[name].column) for name in conflict)
-    changes = ", ".join(f"{quote(by_name[n].column)} = EXCLUDED.{quote(by_name[n].column)}" for n in update)
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({targets}) DO UPDATE SET {changes}"
-    )
-    params = [
-        [f.get_db_prep_save(row[f.name], db) if f.name in row else defaults[f.name] for f in fields] for row in rows
+    meta = OrderState._meta
+    common = {"connection": connection.pk, "sent_session": session.pk, "updated_at": timezone.now()}
+    columns, constants = prepared_columns(OrderState, common, db, skip=("invoice", "sent_version"))
+    invoice_pk, updated = column_of(Invoice, "pk", db), column_of(Invoice, "updated_at", db)
+    column = {name: column_of(OrderState, name, db) for name in ("connection", "invoice", "sent_version")}
+    changed = [
+        column["sent_version"],
+        column_of(OrderState, "sent_session", db),
+        column_of(OrderState, "updated_at", db),
     ]
-    with db.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
-def _mark_sent(connection: Connection, session: ExchangeSession, versions: dict[int, datetime]) -> None:
-    """Record, in one upsert, which version of each invoice this session offered."""
-    now = timezone.now()
-    _upsert(
-        OrderState,
-        [
-            {
-                "connection": connection.pk,
-                "invoice": pk,
-                "sent_version": version,
-                "sent_session": session.pk,
-                "updated_at": now,
-            }
-            for pk, version in versions.items()
-        ],
-        conflict=("connection", "invoice"),
-        update=("sent_version", "sent_session", "updated_at"),
+    condition, id_params = id_condition(invoice_pk, invoice_ids, db.vendor)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}, {column['invoice']}, {column['sent_version']}) "
+        f"SELECT {', '.join(['%s'] * len(columns))}, {invoice_pk}, {updated} FROM {quote(Invoice._meta.db_table)} "
+        f"WHERE {condition} "
+        f"ON CONFLICT ({column['connection']}, {column['invoice']}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in changed)
     )
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*constants, *id_params])
 
 
 INVOICE_FIELDS = (
@@ -200,7 +175,10 @@ LINE_FIELDS = (
     "unit__name",
     "unit__full_name",
 )
-Row = dict[str, Any]
+Row = Any  # a named tuple of INVOICE_FIELDS or LINE_FIELDS
+
+
+VAT_RATES = {str(rate.value): rate for rate in VatRate}
 
 
 def _contacts(phones: str, emails: str) -> tuple[r.Contact, ...]:
@@ -211,133 +189,156 @@ def _contacts(phones: str, emails: str) -> tuple[r.Contact, ...]:
 
 def _party(row: Row, party_id: str) -> r.Party:
     contact = " ".join(
-        part for part in (row["contact__last_name"], row["contact__first_name"], row["contact__middle_name"]) if part
+        part for part in (row.contact__last_name, row.contact__first_name, row.contact__middle_name) if part
     )
     return r.Party(
         id=party_id,
-        name=row["counterparty__name"],
-        full_name=row["counterparty__full_name"],
-        inn=row["counterparty__inn"],
-        kpp=row["counterparty__kpp"],
-        okpo=row["counterparty__okpo"],
-        address=row["counterparty__legal_address"] or row["counterparty__postal_address"],
-        contacts=_contacts(row["counterparty__phones"], row["counterparty__emails"]),
+        name=row.counterparty__name,
+        full_name=row.counterparty__full_name,
+        inn=row.counterparty__inn,
+        kpp=row.counterparty__kpp,
+        okpo=row.counterparty__okpo,
+        address=row.counterparty__legal_address or row.counterparty__postal_address,
+        contacts=_contacts(row.counterparty__phones, row.counterparty__emails),
         role="Покупатель",
-        contact_persons=(contact,) if row["contact_id"] and contact else (),
+        contact_persons=(contact,) if row.contact_id and contact else (),
     )
 
 
-def _line(line: Row, vat_mode: str, products: dict[int, str], variants: dict[int, str]) -> r.OrderLine:
-    product_pk = line["product_id"]
-    article = line["product__article"] or ""
-    product_id = (products.get(product_pk) or article) if product_pk else ""
-    okei = line["unit__okei"]
-    unit = None
-    if line["unit__name"] is not None:
-        unit = r.Unit(code=okei or "", name=line["unit__name"], full_name=line["unit__full_name"] or "")
-    return r.OrderLine(
-        product_id=product_id,
-        variant_id=variants.get(line["variant_id"]) if line["variant_id"] else None,
-        name=line["description"],
-        article=article,
-        unit=unit,
-        quantity=line["quantity"],
-        price=line["price"],
-        amount=line["amount"],
-        discount=line["discount"],
-        vat_rate=VatRate(line["vat_rate"]),
-        vat_amount=None if vat_mode == VatMode.WITHOUT else line["vat_amount"],
-        kind=line["product__kind"] or "goods",
-    )
+class RecordFactory:
+    """Builds the Order records of one export. Counterparties, units and status labels repeat from invoice
+    to invoice: each is built once per chunk (`new_chunk` forgets them, so memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self.labels = {str(value): str(label) for value, label in InvoiceStatus.choices}
+        self.tz = timezone.get_current_timezone()
+        self.created_refs = 0
+        self.new_chunk({}, {}, {})
+
+    def new_chunk(self, products: dict[int, str], variants: dict[int, str], parties: dict[int, str]) -> None:
+        self.products, self.variants, self.party_ids = products, variants, parties
+        self.parties: dict[tuple[int, int | None], r.Party] = {}
+        self.units: dict[tuple[str, str, str], r.Unit] = {}
+
+    def party(self, row: Row) -> r.Party:
+        key = (row.counterparty_id, row.contact_id)
+        party = self.parties.get(key)
+        if party is None:
+            party_id = self.party_ids.get(row.counterparty_id) or f"sdelka-{row.counterparty_id}"
+            party = self.parties[key] = _party(row, party_id)
+        return party
+
+    def unit(self, line: Row) -> r.Unit | None:
+        if line.unit__name is None:
+            return None
+        key = (line.unit__okei or "", line.unit__name, line.unit__full_name or "")
+        unit = self.units.get(key)
+        if unit is None:
+            unit = self.units[key] = r.Unit(code=key[0], name=key[1], full_name=key[2])
+        return unit
+
+    def line(self, line: Row, with_vat: bool) -> r.OrderLine:
+        product_pk = line.product_id
+        article = line.product__article or ""
+        return r.OrderLine(
+            product_id=(self.products.get(product_pk) or article) if product_pk else "",
+            variant_id=self.variants.get(line.variant_id) if line.variant_id else None,
+            name=line.description,
+            article=article,
+            unit=self.unit(line),
+            quantity=line.quantity,
+            price=line.price,
+            amount=line.amount,
+            discount=line.discount,
+            vat_rate=VAT_RATES[line.vat_rate],
+            vat_amount=line.vat_amount if with_vat else None,
+            kind=line.product__kind or "goods",
+        )
+
+    def order(self, row: Row, lines: list[Row], *, order_id: str) -> r.Order:
+        """One invoice (a row of INVOICE_FIELDS and its rows of LINE_FIELDS) as the order 1C receives."""
+        created = row.created_at.astimezone(self.tz)
+        moment = datetime.combine(row.date, created.time().replace(microsecond=0), tzinfo=created.tzinfo)
+        vat_mode = row.vat_mode
+        with_vat = vat_mode != VatMode.WITHOUT
+        status = str(row.status)
+        changed = row.updated_at.astimezone(self.tz).replace(microsecond=0, tzinfo=None)
+        requisites = {
+            "Статус заказа": self.labels.get(status, status),
+            "Статуса заказа ИД": status,
+            "Метод оплаты": PAYMENT_METHOD,
+            "Заказ оплачен": "true" if status == InvoiceStatus.PAID else "false",
+            "Отменен": "true" if status == InvoiceStatus.CANCELLED else "false",
+            "Финальный статус": "true" if status in FINAL_STATUSES else "false",
+            "Дата изменения статуса": changed.isoformat(sep=" "),
+        }
+        if row.shipped_date is not None:
+            requisites["Дата отгрузки"] = row.shipped_date.isoformat()
+        return r.Order(
+            id=order_id,
+            number=row.number,
+            date=moment,
+            operation="Заказ товара",
+            role="Продавец",
+            currency=str(row.currency_id),
+            rate=row.exchange_rate,
+            total=row.total,
+            vat_included=(vat_mode == VatMode.INCLUDED) if with_vat else None,
+            vat_total=row.vat_amount if with_vat else None,
+            comment=row.comment,
+            parties=(self.party(row),),
+            lines=tuple([self.line(line, with_vat) for line in lines]),
+            requisites=requisites,
+        )
 
 
-def invoice_record(
-    row: Row,
-    lines: list[Row],
-    *,
-    order_id: str,
-    party_id: str,
-    products: dict[int, str],
-    variants: dict[int, str],
-    status_labels: dict[str, str],
-) -> r.Order:
-    """One invoice (a row of INVOICE_FIELDS and its rows of LINE_FIELDS) as the order 1C receives."""
-    created = timezone.localtime(row["created_at"])
-    moment = datetime.combine(row["date"], created.time().replace(microsecond=0), tzinfo=created.tzinfo)
-    vat_mode = row["vat_mode"]
-    with_vat = vat_mode != VatMode.WITHOUT
-    status = str(row["status"])
-    requisites = {
-        "Статус заказа": status_labels.get(status, status),
-        "Статуса заказа ИД": status,
-        "Метод оплаты": PAYMENT_METHOD,
-        "Заказ оплачен": "true" if status == InvoiceStatus.PAID else "false",
-        "Отменен": "true" if status == InvoiceStatus.CANCELLED else "false",
-        "Финальный статус": "true" if status in FINAL_STATUSES else "false",
-        "Дата изменения статуса": timezone.localtime(row["updated_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    if row["shipped_date"] is not None:
-        requisites["Дата отгрузки"] = row["shipped_date"].isoformat()
-    return r.Order(
-        id=order_id,
-        number=row["number"],
-        date=moment,
-        operation="Заказ товара",
-        role="Продавец",
-        currency=str(row["currency_id"]),
-        rate=row["exchange_rate"],
-        total=row["total"],
-        vat_included=(vat_mode == VatMode.INCLUDED) if with_vat else None,
-        vat_total=row["vat_amount"] if with_vat else None,
-        comment=row["comment"],
-        parties=(_party(row, party_id),),
-        lines=tuple(_line(line, vat_mode, products, variants) for line in lines),
-        requisites=requisites,
-    )
-
-
-def _chunks(connection: Connection) -> Iterator[tuple[list[Row], dict[int, list[Row]]]]:
-    """Chunks of pending invoices as rows, with their lines. Which invoices are pending is decided once (one
-    scan, only their ids kept); each chunk is then two queries by primary key."""
-    pending = list(pending_invoices(connection).order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(pending), CHUNK):
-        ids = pending[start : start + CHUNK]
-        chunk = list(Invoice.objects.filter(pk__in=ids).order_by("pk").values(*INVOICE_FIELDS))
-        lines: dict[int, list[Row]] = {row["pk"]: [] for row in chunk}
-        for line in (
-            InvoiceLine.objects.filter(invoice_id__in=ids).order_by("invoice_id", "position").values(*LINE_FIELDS)
-        ):
-            lines[line["invoice_id"]].append(line)
-        yield chunk, lines
+def _read_chunk(
+    connection: Connection, session: ExchangeSession, ids: list[int], factory: RecordFactory
+) -> tuple[list[Row], dict[int, list[Row]], dict[int, str]]:
+    """One chunk of pending invoices, in one transaction: marked as offered in `session` before it is read,
+    then its rows, its lines, its order ids and the 1C ids of its products and counterparties (handed to
+    `factory`)."""
+    with transaction.atomic():
+        _mark_sent(connection, session, ids)
+        rows = list(Invoice.objects.filter(InIds(F("pk"), ids)).order_by("pk").values_list(*INVOICE_FIELDS, named=True))
+        lines: dict[int, list[Row]] = {row.pk: [] for row in rows}
+        line_rows = (
+            InvoiceLine.objects.filter(InIds(F("invoice_id"), ids))
+            .order_by("invoice_id", "position")
+            .values_list(*LINE_FIELDS, named=True)
+        )
+        for line in line_rows:
+            lines[line.invoice_id].append(line)
+        order_ids, created = _order_ids(connection, [row.pk for row in rows])
+        factory.created_refs += created
+        if created and factory.created_refs >= ANALYZE_AFTER > factory.created_refs - created:
+            # Until the planner learns that this base now has thousands of order ids, PostgreSQL looks each
+            # chunk's ids up by scanning all of them (the export then grows with the square of its size).
+            refresh_statistics(ExternalRef)
+        all_lines = [line for group in lines.values() for line in group]
+        factory.new_chunk(
+            products=_refs_by_object(
+                connection, RefKind.PRODUCT, Product, {line.product_id for line in all_lines if line.product_id}
+            ),
+            variants=_refs_by_object(
+                connection, RefKind.VARIANT, Variant, {line.variant_id for line in all_lines if line.variant_id}
+            ),
+            parties=_refs_by_object(
+                connection, RefKind.COUNTERPARTY, Counterparty, {row.counterparty_id for row in rows}
+            ),
+        )
+    return rows, lines, order_ids
 
 
 def export_records(connection: Connection, session: ExchangeSession) -> Iterator[r.Order]:
-    """The pending invoices as Order records, chunk by chunk; each chunk is marked as offered in `session`."""
-    labels = {str(value): str(label) for value, label in InvoiceStatus.choices}
-    for chunk, lines in _chunks(connection):
-        with transaction.atomic():
-            order_ids = _order_ids(connection, [row["pk"] for row in chunk])
-            _mark_sent(connection, session, {row["pk"]: row["updated_at"] for row in chunk})
-        all_lines = [line for rows in lines.values() for line in rows]
-        products = _refs_by_object(
-            connection, RefKind.PRODUCT, Product, {line["product_id"] for line in all_lines if line["product_id"]}
-        )
-        variants = _refs_by_object(
-            connection, RefKind.VARIANT, Variant, {line["variant_id"] for line in all_lines if line["variant_id"]}
-        )
-        parties = _refs_by_object(
-            connection, RefKind.COUNTERPARTY, Counterparty, {row["counterparty_id"] for row in chunk}
-        )
-        for row in chunk:
-            yield invoice_record(
-                row,
-                lines[row["pk"]],
-                order_id=order_ids[row["pk"]],
-                party_id=parties.get(row["counterparty_id"]) or f"sdelka-{row['counterparty_id']}",
-                products=products,
-                variants=variants,
-                status_labels=labels,
-            )
+    """The pending invoices as Order records, chunk by chunk. Which invoices are pending is decided once (one
+    scan, only their ids kept); each chunk is then read by primary key (`_read_chunk`)."""
+    pending = list(pending_invoices(connection).order_by("pk").values_list("pk", flat=True))
+    factory = RecordFactory()
+    for start in range(0, len(pending), CHUNK):
+        rows, lines, order_ids = _read_chunk(connection, session, pending[start : start + CHUNK], factory)
+        for row in rows:
+            yield factory.order(row, lines[row.pk], order_id=order_ids[row.pk])
 
 
 def export_orders(

@@ -206,6 +206,30 @@ def test_without_success_the_same_orders_come_again_with_the_same_id(onec: OneCE
 
 
 @pytest.mark.django_db
+def test_a_query_of_several_chunks_offers_each_invoice_once(
+    onec: OneCEmulator, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdelka.exchange.commerceml import writer_orders
+
+    monkeypatch.setattr(writer_orders, "CHUNK", 2)
+    monkeypatch.setattr(writer_orders, "ANALYZE_AFTER", 3)
+    invoices = [make_invoice(shop, quantity=str(n)) for n in range(1, 6)]
+    first = onec.sale_exchange(confirm=False).query
+    assert first is not None
+    orders = orders_of(first.raw)
+    assert [o.number for o in orders] == [i.number for i in invoices]
+    assert [o.lines[0].quantity for o in orders] == [Decimal(n) for n in range(1, 6)]
+    assert len({o.id for o in orders}) == 5
+    assert OrderState.objects.filter(sent_version__isnull=False).count() == 5
+
+    second = onec.sale_exchange().query  # the same five under the same ids, then confirmed
+    assert second is not None and [o.id for o in orders_of(second.raw)] == [o.id for o in orders]
+    assert ExternalRef.objects.filter(kind=RefKind.ORDER).count() == 5
+    third = onec.sale_exchange().query
+    assert third is not None and orders_of(third.raw) == []
+
+
+@pytest.mark.django_db
 def test_utf8_with_bom_when_the_connection_says_so(
     onec: OneCEmulator, shop: dict[str, Any], site_connection: Any
 ) -> None:
