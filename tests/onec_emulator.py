@@ -4,6 +4,10 @@ checkauth with HTTP Basic → the cookie (sent back as a `Cookie:` header built 
 from the client's cookie jar) and, for newer builds, `sessid` in every query string → init (zip, file_limit)
 → one zip of all files (or each file alone when zip=no), cut into `file_limit` chunks posted as raw bodies
 → `mode=import` per XML file, repeated while the answer is `progress` → deactivate → complete.
+
+`OneCEmulator.old_1c(...)` is an old 1C (УТ 10.3, old exchange modules): no `version` at init, no `sessid`,
+and in the order exchange its file is imported within `mode=file` (it never calls `mode=import`, and sends no
+`complete`).
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ class OneCEmulator:
         version: str = "2.10",
         zip_name: str = "v8_2C7E_125d5b.zip",
         max_progress_rounds: int = 10_000,
+        old_protocol: bool = False,
     ) -> None:
         self.client = client
         self.login = login
@@ -109,11 +114,17 @@ class OneCEmulator:
         self.version = version
         self.zip_name = zip_name
         self.max_progress_rounds = max_progress_rounds
+        self.old_protocol = old_protocol
         self.cookie: tuple[str, str] | None = None
         self.sessid = ""
         self.timestamp = ""
         self.file_limit = 0
         self.server_zip = False
+
+    @classmethod
+    def old_1c(cls, client: Client, *, login: str, password: str, **options: Any) -> OneCEmulator:
+        """An old 1C: no `version` at init, no `sessid`; its order files are imported within `mode=file`."""
+        return cls(client, login=login, password=password, version="", send_sessid=False, old_protocol=True, **options)
 
     # --- raw requests ---
 
@@ -270,7 +281,8 @@ class OneCEmulator:
         return self.get("success")
 
     def send_file(self, name: str, data: bytes) -> tuple[Answer, int]:
-        """1C's answer file: upload (zipped when the site allows) and import it, looping over `progress`."""
+        """1C's answer file: upload (zipped when the site allows) and import it, looping over `progress`.
+        An old 1C stops after the upload: the answer to its last chunk carries the outcome of the import."""
         if self.use_zip and self.server_zip:
             uploads = self.upload(self.zip_name, self.make_zip({name: data}))
         else:
@@ -278,11 +290,14 @@ class OneCEmulator:
         failed = [answer for answer in uploads if answer.status != "success"]
         if failed:
             return failed[0], 0
+        if self.old_protocol:
+            return uploads[-1], 0
         return self.import_file(name)
 
     def sale_exchange(self, answers: Mapping[str, bytes] | None = None, *, confirm: bool = True) -> SaleResult:
         """A whole order exchange as 1C runs it: checkauth, init, query, success (unless `confirm` is
-        False: 1C failed to store the orders), then 1C's own files (file + import), complete."""
+        False: 1C failed to store the orders), then 1C's own files (file + import), complete (an old 1C:
+        file alone, and no complete)."""
         self.type = "sale"
         result = SaleResult(checkauth=self.checkauth())
         if result.checkauth.status != "success":
@@ -294,7 +309,8 @@ class OneCEmulator:
         for name, data in (answers or {}).items():
             answer, _rounds = self.send_file(name, data)
             result.imports[name] = answer
-        result.complete = self.complete()
+        if not self.old_protocol:
+            result.complete = self.complete()
         return result
 
 

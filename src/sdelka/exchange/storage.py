@@ -154,6 +154,13 @@ class RunFolder:
         with self.storage.open(self.path(name), "rb") as handle:
             return bytes(handle.read(count))
 
+    def ends_with(self, name: str, count: int) -> bytes:
+        """The last `count` bytes of `name` (fewer when it is shorter)."""
+        size = self.size(name)
+        with self.storage.open(self.path(name), "rb") as handle:
+            handle.seek(max(0, size - count))
+            return bytes(handle.read(count))
+
     def open(self, name: str) -> IO[bytes]:
         return self.storage.open(self.path(name), "rb")
 

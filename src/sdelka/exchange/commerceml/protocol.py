@@ -86,12 +86,11 @@ def init(request: HttpRequest, session: ExchangeSession) -> Answer:
     version = request.GET.get("version", "")[:10]
     if version and version != session.version:
         ExchangeSession.objects.filter(pk=session.pk).update(version=version)
-    return [
-        "zip=yes",
-        f"file_limit={session.connection.file_limit}",
-        f"sessid={session.sessid}",
-        f"version={version or DEFAULT_VERSION}",
-    ]
+    lines = ["zip=yes", f"file_limit={session.connection.file_limit}"]
+    if session.mode == "sale" and not version:
+        # The old order protocol: 1C reads two lines and expects its files imported within mode=file.
+        return lines
+    return [*lines, f"sessid={session.sessid}", f"version={version or DEFAULT_VERSION}"]
 
 
 # --- file -------------------------------------------------------------------------------------------
@@ -160,7 +159,59 @@ def upload(request: HttpRequest, session: ExchangeSession) -> Answer:
     ExchangeFile.objects.filter(run=run, import_status__in=[ImportStatus.SUCCESS, ImportStatus.FAILED]).update(
         import_status="", import_message="", done=0, total=0
     )
+    if session.mode == "sale" and not session.version and _is_whole(folder, name, last_chunk=len(body) < limit):
+        return _import_within_upload(run, folder, name)
     return success()
+
+
+# --- the old order protocol: import within mode=file --------------------------------------------------------
+
+ROOT_CLOSE = ("КоммерческаяИнформация>".encode(), "КоммерческаяИнформация>".encode("windows-1251"))
+ZIP_END = b"PK\x05\x06"  # the end-of-central-directory record closes every zip
+TAIL = 1024
+
+
+def _is_whole(folder: RunFolder, name: str, *, last_chunk: bool) -> bool:
+    """Whether the bytes of `name` so far are the whole file: the old protocol has no import request, so an
+    answer cut into `file_limit` chunks is imported when its last chunk has arrived — one shorter than
+    file_limit, or one that closes the archive or the XML document (a file of an exact multiple of it)."""
+    if extension_of(name) not in ("xml", "zip"):
+        return False
+    if last_chunk:
+        return True
+    tail = folder.ends_with(name, TAIL)
+    if is_zip_name(name):
+        return ZIP_END in tail
+    return tail.rstrip(b" \t\r\n\x00").endswith(ROOT_CLOSE)
+
+
+def _import_within_upload(run: ExchangeRun, folder: RunFolder, name: str) -> Answer:
+    """1C without `version` at init (УТ 10.3, old modules) sends its orders file and never asks for
+    `mode=import`: import it now (every XML of it, when it is a zip) and answer with the outcome."""
+    if is_zip_name(name):
+        try:
+            _unpack_pending(run, folder)
+        except (ArchiveRefused, UnsafeName) as exc:
+            raise _refuse(run, _("%(name)s refused: %(reason)s") % {"name": name, "reason": exc}, value=name) from exc
+        names = list(
+            run.files.filter(from_zip=name, name__iendswith=".xml").order_by("id").values_list("name", flat=True)
+        )
+        if not names:
+            raise _refuse(run, _("The archive %(name)s holds no XML file.") % {"name": name}, value=name)
+    else:
+        names = [name]
+    notes = []
+    for xml_name in names:
+        record = ExchangeFile.objects.get(run=run, name=xml_name)
+        ExchangeFile.objects.filter(pk=record.pk).update(
+            import_status=ImportStatus.QUEUED, import_message="", done=0, total=0, updated_at=timezone.now()
+        )
+        process_import(file_id=record.pk)
+        record.refresh_from_db()
+        if record.import_status != ImportStatus.SUCCESS:
+            raise ProtocolError(record.import_message, logged=True)
+        notes.append(record.import_message)
+    return success(*notes)
 
 
 # --- import -----------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ LOCKOUT = timedelta(minutes=15)
 SESSION_TTL = timedelta(hours=24)
 # An exchange whose 1C has sent nothing for this long (and has no import working) no longer holds the lock.
 IDLE_RELEASE = timedelta(minutes=3)
+# An exchange resting where 1C may stop (nothing uploaded left to import) yields to another 1C after this
+# much silence, and at once to a new exchange from the same address: that is the same 1C starting over.
+RESTING_RELEASE = timedelta(seconds=30)
 # A background import that has not reported for this long is considered dead.
 STUCK_IMPORT = timedelta(minutes=30)
 
@@ -144,7 +147,12 @@ def find_session(request: HttpRequest) -> ExchangeSession:
     if session is None:
         raise ProtocolError(_("Unknown or expired exchange session. Start the exchange again (checkauth)."))
     if session.closed_at is not None:
-        raise ProtocolError(_("This exchange session is already complete. Start the exchange again (checkauth)."))
+        raise ProtocolError(
+            _(
+                "This exchange session is already complete (finished, or replaced by a newer exchange of the same "
+                "1C base). Start the exchange again (checkauth)."
+            )
+        )
     if session.last_seen_at < timezone.now() - SESSION_TTL:
         raise ProtocolError(_("The exchange session has expired. Start the exchange again (checkauth)."))
     if not session.connection.is_active:
@@ -153,18 +161,32 @@ def find_session(request: HttpRequest) -> ExchangeSession:
     return session
 
 
-def _holder_is_busy(run: ExchangeRun) -> bool:
+def _holder_blocks(run: ExchangeRun, newcomer: ExchangeSession) -> bool:
+    """Whether the exchange holding `run` is alive, so that `newcomer` must wait.
+
+    Alive: a background import of the run is working; or its 1C uploaded a file it has not imported yet (it
+    is in the middle of the exchange); or it spoke within RESTING_RELEASE from another address. Left behind:
+    silent for IDLE_RELEASE, or resting where 1C may stop (stock 1C sends no `mode=complete` after orders)
+    while the same 1C, from the same address, starts a new exchange."""
     now = timezone.now()
     if ExchangeFile.objects.filter(
         run=run, import_status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING], updated_at__gte=now - STUCK_IMPORT
     ).exists():
         return True
-    return ExchangeSession.objects.filter(run=run, closed_at=None, last_seen_at__gte=now - IDLE_RELEASE).exists()
+    holders = list(ExchangeSession.objects.filter(run=run, closed_at=None).exclude(pk=newcomer.pk))
+    last_seen = max((holder.last_seen_at for holder in holders), default=None)
+    if last_seen is None or last_seen < now - IDLE_RELEASE:
+        return False
+    waiting = run.files.filter(consumed=False).filter(Q(name__iendswith=".xml") | Q(name__iendswith=".zip"))
+    if waiting.exists():
+        return True
+    same_host = bool(newcomer.ip) and any(holder.ip == newcomer.ip for holder in holders)
+    return not same_host and last_seen >= now - RESTING_RELEASE
 
 
 def ensure_run(session: ExchangeSession) -> ExchangeRun:
     """The session's run, started now if needed. Only one run per connection and route: another exchange
-    that is still working makes this one wait (ProtocolError); an idle one is closed and replaced."""
+    that is still alive makes this one wait (ProtocolError); one left behind is closed and replaced."""
     run = session.run
     if run is not None and run.status in ACTIVE_RUN_STATUSES:
         return run
@@ -176,18 +198,12 @@ def ensure_run(session: ExchangeSession) -> ExchangeRun:
             .first()
         )
         if holder is not None:
-            if _holder_is_busy(holder):
+            if _holder_blocks(holder, session):
                 raise ProtocolError(
                     _("Another exchange with this 1C base is in progress (run %(run)d). Repeat the exchange later.")
                     % {"run": holder.pk}
                 )
-            failed = holder.files.filter(import_status=ImportStatus.FAILED).exists()
-            finish_run(
-                run=holder,
-                status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
-                message=_("Closed: 1C started a new exchange without finishing this one (no mode=complete)."),
-            )
-            ExchangeSession.objects.filter(run=holder, closed_at=None).update(closed_at=timezone.now())
+            _close_left_behind(holder)
         try:
             with transaction.atomic():
                 run = ExchangeRun.objects.create(
@@ -207,6 +223,16 @@ def ensure_run(session: ExchangeSession) -> ExchangeRun:
         session.run = run
     log_event(run=run, message=_("Exchange started by 1C (session %(id)d).") % {"id": session.pk})
     return run
+
+
+def _close_left_behind(run: ExchangeRun) -> None:
+    """Finish a run whose 1C started a new exchange without `mode=complete`; its sessions end with it.
+    Orders it offered without 1C's `mode=success` stay unconfirmed and go out again in the new exchange."""
+    failed = run.files.filter(import_status=ImportStatus.FAILED).exists()
+    message = _("Closed: 1C started a new exchange without finishing this one (no mode=complete).")
+    finish_run(run=run, status=RunStatus.FAILED if failed else RunStatus.SUCCESS, message=message)
+    ExchangeSession.objects.filter(run=run, closed_at=None).update(closed_at=timezone.now())
+    log_event(run=run, message=message)
 
 
 def close_session(session: ExchangeSession) -> None:

@@ -9,17 +9,22 @@ from typing import Any
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
+from django.utils import timezone
 
 from sdelka.activities.models import Note
 from sdelka.core.vat import VatRate
 from sdelka.exchange.commerceml.reader import read_package
+from sdelka.exchange.commerceml.session import RESTING_RELEASE
 from sdelka.exchange.models import (
     EventLevel,
     ExchangeEvent,
+    ExchangeRun,
+    ExchangeSession,
     ExternalRef,
     OrderOrigin,
     OrderState,
     RefKind,
+    RunStatus,
 )
 from sdelka.exchange.records import Order
 from sdelka.exchange.services import create_connection
@@ -485,3 +490,158 @@ def test_bad_answers_fail_and_change_nothing(
     assert fixed.imports["orders.xml"].status == "success"
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
+
+
+# --- the old order protocol (no version at init): import within mode=file ---------------------------------
+
+
+@pytest.fixture
+def old_onec(client: Client, site_connection: Any) -> OneCEmulator:
+    """An old 1C (УТ 10.3); no background worker runs: the import must happen within mode=file."""
+    from tests.onec_fixtures import SITE_LOGIN, SITE_PASSWORD
+
+    return OneCEmulator.old_1c(client, login=SITE_LOGIN, password=SITE_PASSWORD, exchange_type="sale")
+
+
+def paid_and_shipped(connection: Any, invoice: Invoice) -> bytes:
+    return answer_file(
+        answer_doc(
+            order_id(connection, invoice),
+            invoice.number,
+            number_1c="ТДЦУ-000007",
+            reqs={"Дата оплаты по 1С": "2026-03-03 12:00:00", "Дата отгрузки по 1С": "2026-03-04T09:30:00"},
+        )
+    )
+
+
+@pytest.mark.django_db
+def test_old_1c_gets_its_file_imported_within_mode_file(old_onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    invoice = make_invoice(shop)
+    first = old_onec.sale_exchange()
+    assert first.init is not None and first.init.lines == ["zip=yes", f"file_limit={8 * 1024 * 1024}"]
+    assert first.query is not None and [o.number for o in orders_of(first.query.raw)] == [invoice.number]
+    assert first.success is not None and first.success.status == "success"
+    assert first.complete is None  # an old 1C never says complete …
+
+    old_onec.use_zip = False
+    connection = onec_connection(old_onec)
+    second = old_onec.sale_exchange({"orders.xml": paid_and_shipped(connection, invoice)})
+    answer = second.imports["orders.xml"]  # … and never asks for mode=import: the answer to the file says it all
+    assert answer.status == "success" and "orders.xml imported" in answer.text and "1 updated" in answer.text
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID and invoice.shipped_date == dt.date(2026, 3, 4)
+    assert OrderState.objects.get(invoice=invoice).number_1c == "ТДЦУ-000007"
+    # The first exchange, left without complete, gave way at once to the next one of the same 1C.
+    runs = list(ExchangeRun.objects.order_by("id"))
+    assert len(runs) == 2 and "without finishing" in runs[0].message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("exact_multiple", [False, True], ids=["short-last-chunk", "exact-multiple"])
+def test_old_1c_answer_in_chunks_is_imported_after_the_last_one(
+    old_onec: OneCEmulator, shop: dict[str, Any], site_connection: Any, exact_multiple: bool
+) -> None:
+    invoice = make_invoice(shop)
+    old_onec.sale_exchange()
+    data = paid_and_shipped(site_connection, invoice)
+    if exact_multiple:
+        data += b"\n" * (-len(data) % 256)  # 1C can't tell the site which chunk is the last
+    site_connection.options = {"file_limit": 256}
+    site_connection.save()
+    old_onec.use_zip = False
+    old_onec.checkauth()
+    old_onec.init()
+    answers = old_onec.upload("orders.xml", data)
+    assert len(answers) > 2 and all(a.lines == ["success"] for a in answers[:-1])
+    assert answers[-1].status == "success" and "orders.xml imported" in answers[-1].text
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+
+
+@pytest.mark.django_db
+def test_old_1c_zipped_answer_is_unpacked_and_imported(old_onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    invoice = make_invoice(shop)
+    old_onec.sale_exchange()
+    result = old_onec.sale_exchange({"orders.xml": paid_and_shipped(onec_connection(old_onec), invoice)})
+    answer = result.imports["orders.xml"]
+    assert answer.status == "success" and "orders.xml imported" in answer.text, answer.text
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+
+
+@pytest.mark.django_db
+def test_old_1c_bad_answer_fails_within_mode_file_and_changes_nothing(
+    old_onec: OneCEmulator, shop: dict[str, Any]
+) -> None:
+    invoice = make_invoice(shop)
+    old_onec.sale_exchange()
+    old_onec.use_zip = False
+    bad = answer_file(answer_doc("nobody-knows", "999", reqs={"Проведен": "true"}))
+    answer = old_onec.sale_exchange({"orders.xml": bad}).imports["orders.xml"]
+    assert answer.status == "failure" and "nobody-knows" in answer.text
+    assert any("nobody-knows" in message for message in errors())
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED and not Payment.objects.exists()
+    good = paid_and_shipped(onec_connection(old_onec), invoice)
+    assert old_onec.sale_exchange({"orders.xml": good}).imports["orders.xml"].status == "success"
+
+
+# --- an exchange left behind without complete ------------------------------------------------------------
+
+
+def start_query(onec: OneCEmulator) -> Any:
+    """checkauth, init, query — then 1C goes quiet (crashed, closed, or simply never says complete)."""
+    onec.type = "sale"
+    onec.checkauth()
+    onec.init()
+    return onec.query()
+
+
+@pytest.mark.django_db
+def test_a_new_exchange_of_the_same_1c_takes_over_at_once(
+    onec: OneCEmulator, shop: dict[str, Any], client: Client
+) -> None:
+    invoice = make_invoice(shop)
+    left = start_query(onec)
+    fresh = emulator(Client(), onec.login, onec.password)
+    result = fresh.sale_exchange()
+    assert result.query is not None and result.success is not None and result.success.status == "success"
+    # The orders the first exchange offered without confirmation come again, under the same Ид.
+    assert [o.id for o in orders_of(result.query.raw)] == [o.id for o in orders_of(left.raw)]
+    assert OrderState.objects.get(invoice=invoice).confirmed_version is not None
+    first, second = ExchangeRun.objects.order_by("id")
+    assert "without finishing" in first.message and second.status == RunStatus.SUCCESS
+    # The replaced session is told so if it ever speaks again.
+    late = onec.success()
+    assert late.status == "failure" and "replaced by a newer exchange" in late.text
+
+
+@pytest.mark.django_db
+def test_another_1c_waits_for_a_resting_exchange_then_takes_over(onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    make_invoice(shop)
+    start_query(onec)  # 1C is storing the orders it got; its success may come any moment
+    other = emulator(Client(REMOTE_ADDR="10.0.0.7"), onec.login, onec.password)
+    other.checkauth()
+    refused = other.init()
+    assert refused.status == "failure" and "in progress" in refused.text
+    ExchangeSession.objects.filter(ip="127.0.0.1").update(last_seen_at=timezone.now() - RESTING_RELEASE * 2)
+    assert other.init().status.startswith("zip=")
+    assert other.query().http_status == 200
+
+
+@pytest.mark.django_db
+def test_an_exchange_in_the_middle_is_never_taken_over(onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    invoice = make_invoice(shop)
+    start_query(onec)
+    onec.success()
+    onec.use_zip = False
+    onec.upload("orders.xml", paid_and_shipped(onec_connection(onec), invoice))  # mode=import is to follow
+    same_1c = emulator(Client(), onec.login, onec.password)
+    same_1c.checkauth()
+    refused = same_1c.init()
+    assert refused.status == "failure" and "in progress" in refused.text
+    # The first goes on undisturbed and finishes; then the next exchange is welcome.
+    assert onec.import_file("orders.xml")[0].status == "success"
+    assert onec.complete().status == "success"
+    assert same_1c.sale_exchange().complete is not None
+    assert ExchangeRun.objects.filter(status=RunStatus.SUCCESS).count() == 2
