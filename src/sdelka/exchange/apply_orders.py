@@ -14,6 +14,7 @@ Per order document:
 - 1C's number, date and state are kept in `OrderState`; a document equal to the last one applied is
   unchanged and skipped;
 - payment sub-documents with sums (2.10) become payments (idempotent by 1C id) allocated to the invoice;
+  a shipment document of its own («Отпуск товара», linked by `Основание`) ships the invoice on its date;
   "paid" without sums pays what is still open; a shipment date sets `shipped_date`; "cancelled" cancels;
   the connection's `order_status_map` (1C status id or name → invoice status) is applied;
 - every change is one note on the counterparty's timeline.
@@ -64,6 +65,12 @@ logger = logging.getLogger(__name__)
 EXCHANGE_USERNAME = "1c-exchange"
 ZERO = Decimal("0.00")
 STATUS_TARGETS = {InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.CANCELLED}
+# ХозОперация of a shipment document (2.10 «Отпуск товара»; «Реализация товаров», «Отгрузка» in other builds).
+SHIPMENT_WORDS = ("отпуск", "отгруз", "реализац")
+
+
+def is_shipment(operation: str) -> bool:
+    return any(word in operation.lower() for word in SHIPMENT_WORDS)
 
 
 class OrderFileRefused(Exception):
@@ -176,7 +183,9 @@ class OrderApplier:
     def apply(self, records: Iterable[Any]) -> None:
         for record in records:
             try:
-                if isinstance(record, r.Order):
+                if isinstance(record, r.Order) and is_shipment(record.operation):
+                    self._lone_shipment(record)
+                elif isinstance(record, r.Order):
                     self._order(record)
                 elif isinstance(record, r.Payment):
                     self._lone_payment(record)
@@ -547,18 +556,60 @@ class OrderApplier:
             text += " " + _("(payment %(number)s of %(date)s)") % {"number": number, "date": _fmt(date)}
         return text
 
+    def _invoice_of_base(self, order_id: str, order_number: str) -> Invoice | None:
+        """The invoice a subordinate document belongs to: by the order's id, else by its number (`Основание`)."""
+        ref = self.ref(RefKind.ORDER, order_id)
+        if ref is not None:
+            return Invoice.objects.filter(pk=ref.object_id).first()
+        if not order_number:
+            return None
+        return (
+            Invoice.objects.filter(number=order_number, exchange_states__connection=self.connection)
+            .order_by("-date")
+            .first()
+        )
+
+    def _lone_shipment(self, shipment: r.Order) -> None:
+        """A 2.10 shipment document of its own («Отпуск товара»), linked to the order by `Основание`: the
+        invoice is shipped on the document's date. Never a new invoice, whatever lines it carries."""
+        label = shipment.number_1c or shipment.number or shipment.id
+        invoice = self._invoice_of_base("", shipment.base_number)
+        if invoice is None:
+            raise _Problem(
+                _("Shipment %(number)s refers to order %(order)s, which is unknown in Sdelka.")
+                % {"number": label, "order": shipment.base_number or "—"},
+                field="Основание",
+                value=shipment.base_number,
+            )
+        status = shipment.status
+        if shipment.deleted or status.cancelled or status.shipped is False:
+            self.counts.skipped += 1
+            return
+        shipped = _date(status.shipment_date or shipment.date)
+        current = Invoice.objects.get(pk=invoice.pk)
+        if current.shipped_date == shipped:
+            self.counts.unchanged += 1
+            return
+        self._service(sales.update_invoice, invoice=current, shipped_date=shipped)
+        state, _created = OrderState.objects.get_or_create(connection=self.connection, invoice=invoice)
+        state.shipped, state.shipment_number = True, label[:100]
+        state.shipment_date = status.shipment_date or shipment.date
+        state.synced_version = Invoice.objects.get(pk=invoice.pk).updated_at
+        state.save()
+        change = (
+            _("shipped on %(date)s") % {"date": _fmt(shipped)} + " " + _("(shipment %(number)s)") % {"number": label}
+        )
+        add_note(
+            user=self.user,
+            counterparty=invoice.counterparty,
+            text=_("Invoice № %(number)s, 1C «%(base)s»: %(changes)s.")
+            % {"number": invoice.number, "base": self.connection.name, "changes": change},
+        )
+        self.counts.updated += 1
+
     def _lone_payment(self, payment: r.Payment) -> None:
         """A 2.10 payment document of its own, linked to the order by `Основание` (the order number)."""
-        invoice = None
-        ref = self.ref(RefKind.ORDER, payment.order_id)
-        if ref is not None:
-            invoice = Invoice.objects.filter(pk=ref.object_id).first()
-        if invoice is None and payment.order_number:
-            invoice = (
-                Invoice.objects.filter(number=payment.order_number, exchange_states__connection=self.connection)
-                .order_by("-date")
-                .first()
-            )
+        invoice = self._invoice_of_base(payment.order_id, payment.order_number)
         if invoice is None:
             raise _Problem(
                 _("Payment %(number)s refers to order %(order)s, which is unknown in Sdelka.")

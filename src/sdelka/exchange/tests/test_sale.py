@@ -645,3 +645,163 @@ def test_an_exchange_in_the_middle_is_never_taken_over(onec: OneCEmulator, shop:
     assert onec.complete().status == "success"
     assert same_1c.sale_exchange().complete is not None
     assert ExchangeRun.objects.filter(status=RunStatus.SUCCESS).count() == 2
+
+
+# --- more of the order exchange: discounts, cancellation, statuses, shipments, encodings -----------------
+
+
+@pytest.mark.django_db
+def test_query_carries_line_discounts_and_the_sums_after_them(onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    invoice = sales.create_invoice(
+        user=shop["user"],
+        organisation=shop["organisation"],
+        counterparty=shop["customer"],
+        lines=[
+            {
+                "product": shop["product"],
+                "quantity": Decimal("3"),
+                "price": Decimal("1000.00"),
+                "discount": Decimal("250.00"),
+                "vat_rate": "22",
+            }
+        ],
+    )
+    sales.issue_invoice(user=shop["user"], invoice=invoice)
+    query = onec.sale_exchange().query
+    assert query is not None
+    line = orders_of(query.raw)[0].lines[0]
+    assert (line.price, line.quantity, line.discount, line.amount) == (
+        Decimal("1000.00"),
+        Decimal("3"),
+        Decimal("250.00"),
+        Decimal("2750.00"),
+    )
+    assert orders_of(query.raw)[0].total == Decimal("2750.00")
+
+
+@pytest.mark.django_db
+def test_cancelled_invoice_goes_to_1c_only_if_1c_had_it(onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    known, unknown = make_invoice(shop), make_invoice(shop)
+    sales.cancel_invoice(user=shop["user"], invoice=unknown)  # cancelled before 1C ever saw it
+    onec.sale_exchange()
+    sales.cancel_invoice(user=shop["user"], invoice=known)
+    query = onec.sale_exchange().query
+    assert query is not None
+    orders = orders_of(query.raw)
+    assert [o.number for o in orders] == [known.number]
+    assert orders[0].requisites["Отменен"] == "true" and orders[0].status.cancelled is True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "mark",
+    [{"reqs": {"Отменен": "true"}}, {"extra": "<ПометкаУдаления>true</ПометкаУдаления>"}],
+    ids=["Отменен", "ПометкаУдаления"],
+)
+def test_order_cancelled_in_1c_cancels_the_invoice(
+    onec: OneCEmulator, shop: dict[str, Any], mark: dict[str, Any]
+) -> None:
+    invoice = make_invoice(shop)
+    onec.sale_exchange()
+    doc = answer_doc(order_id(onec_connection(onec), invoice), invoice.number, **mark)
+    answer = onec.sale_exchange({"orders.xml": answer_file(doc)}).imports["orders.xml"]
+    assert answer.status == "success", answer.text
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CANCELLED
+    assert "cancelled in 1C" in Note.objects.get(counterparty=shop["customer"]).text
+
+
+@pytest.mark.django_db
+def test_order_status_from_1c_follows_the_connection_map(
+    onec: OneCEmulator, shop: dict[str, Any], site_connection: Any
+) -> None:
+    site_connection.options = {"order_status_map": {"S": "sent", "[N] Принят": "nonsense"}}
+    site_connection.save()
+    invoice = make_invoice(shop)
+    onec.sale_exchange()
+    doc = answer_doc(
+        order_id(site_connection, invoice),
+        invoice.number,
+        reqs={"Статуса заказа ИД": "S", "Статус заказа": "Отгружается"},
+    )
+    assert onec.sale_exchange({"orders.xml": answer_file(doc)}).imports["orders.xml"].status == "success"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.SENT
+    state = OrderState.objects.get(invoice=invoice)
+    assert (state.status_id, state.status_name) == ("S", "Отгружается")
+    # A map entry naming no invoice status is reported, not applied.
+    doc = answer_doc(order_id(site_connection, invoice), invoice.number, reqs={"Статус заказа": "[N] Принят"})
+    assert onec.sale_exchange({"orders.xml": answer_file(doc)}).imports["orders.xml"].status == "success"
+    assert ExchangeEvent.objects.filter(level=EventLevel.WARNING, message__contains="nonsense").exists()
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.SENT
+
+
+def shipment_doc(base: str, *, shipped: str = "true") -> str:
+    return (
+        "<Документ><Ид>ship-guid-1</Ид><Номер>РТУ-12</Номер><Дата>2026-03-06</Дата><Время>11:00:00</Время>"
+        f"<ХозОперация>Отпуск товара</ХозОперация><Роль>Продавец</Роль><Валюта>RUB</Валюта><Сумма>3500.00</Сумма>"
+        f"<Основание>{base}</Основание>{LINES_XML}{requisites({'Отгружен': shipped})}</Документ>"
+    )
+
+
+@pytest.mark.django_db
+def test_shipment_document_of_its_own_ships_the_order_and_makes_no_invoice(
+    onec: OneCEmulator, shop: dict[str, Any]
+) -> None:
+    invoice = make_invoice(shop)
+    onec.sale_exchange()
+    answer = onec.sale_exchange({"orders.xml": answer_file(shipment_doc(invoice.number))}).imports["orders.xml"]
+    assert answer.status == "success", answer.text
+    invoice.refresh_from_db()
+    assert invoice.shipped_date == dt.date(2026, 3, 6) and Invoice.objects.count() == 1
+    state = OrderState.objects.get(invoice=invoice)
+    assert state.shipped is True and state.shipment_number == "РТУ-12"
+    # Not shipped after all: nothing; unknown order: the file is refused.
+    assert onec.sale_exchange({"orders.xml": answer_file(shipment_doc(invoice.number, shipped="false"))})
+    refused = onec.sale_exchange({"orders.xml": answer_file(shipment_doc("НЕТ-1"))}).imports["orders.xml"]
+    assert refused.status == "failure" and "НЕТ-1" in refused.text and Invoice.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("encode", "ok"),
+    [
+        (lambda text: text.encode("windows-1251"), True),
+        (lambda text: b"\xef\xbb\xbf" + text.replace("windows-1251", "UTF-8").encode(), True),
+        (lambda text: text.replace("windows-1251", "UTF-8").encode("windows-1251"), False),
+    ],
+    ids=["windows-1251", "utf-8-bom", "declared-utf-8-but-1251"],
+)
+def test_answer_file_encodings(onec: OneCEmulator, shop: dict[str, Any], encode: Any, ok: bool) -> None:
+    invoice = make_invoice(shop)
+    onec.sale_exchange()
+    doc = answer_doc(order_id(onec_connection(onec), invoice), invoice.number, number_1c="ТДЦУ-000099")
+    text = (
+        '<?xml version="1.0" encoding="windows-1251"?>\n'
+        f'<КоммерческаяИнформация ВерсияСхемы="2.05" ДатаФормирования="2026-03-02T10:00:00">{doc}'
+        "</КоммерческаяИнформация>"
+    )
+    answer = onec.sale_exchange({"orders.xml": encode(text)}).imports["orders.xml"]
+    state = OrderState.objects.get(invoice=invoice)
+    if ok:
+        assert answer.status == "success", answer.text
+        assert state.number_1c == "ТДЦУ-000099"
+    else:
+        assert answer.status == "failure" and "orders.xml" in answer.text
+        assert state.number_1c == ""
+
+
+@pytest.mark.django_db
+def test_a_failing_query_answers_protocol_text(onec: OneCEmulator, shop: dict[str, Any], monkeypatch: Any) -> None:
+    make_invoice(shop)
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("sdelka.exchange.commerceml.protocol.export_orders", broken)
+    query = onec.sale_exchange(confirm=False).query
+    assert query is not None and query.http_status == 200
+    assert query.content_type.startswith("text/plain")
+    assert query.raw.startswith(b"failure\n") and b"<html" not in query.raw.lower()
+    assert any("mode=query" in message for message in errors())
