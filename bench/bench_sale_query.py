@@ -204,7 +204,8 @@ def run(env: dict[str, str], count: int) -> dict[str, Any]:
 
 def base_env(data_dir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(SDELKA_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="sdelka.settings")
+    # The code of this checkout, not whatever the virtualenv's editable install points at.
+    env.update(SDELKA_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="sdelka.settings", PYTHONPATH=str(ROOT / "src"))
     env.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
     env["ALLOWED_HOSTS"] = "localhost,testserver"
     return env
