@@ -222,20 +222,16 @@ class Applier:
     # --- entry point ---
 
     def apply(self, records: Iterable[Any], *, in_transaction: bool = False) -> Outcome:
-        """Apply batch by batch, each in its own transaction; with `in_transaction` the caller holds one
-        transaction around the whole file."""
+        """Apply batch by batch, each in its own transaction, adding its counts to the run. With
+        `in_transaction` the caller holds one transaction around the whole file and adds the counts itself
+        (`add_to_run`) after it commits: the run's row is not locked while the file is applied."""
         for batch in batched(records):
             counts = Counts()
             with contextlib.nullcontext() if in_transaction else transaction.atomic():
                 self._apply_batch(batch, counts)
                 self.flush_events()
-                ExchangeRun.objects.filter(pk=self.run.pk).update(
-                    created=F("created") + counts.created,
-                    updated=F("updated") + counts.updated,
-                    unchanged=F("unchanged") + counts.unchanged,
-                    skipped=F("skipped") + counts.skipped,
-                    failed=F("failed") + counts.failed,
-                )
+                if not in_transaction:
+                    add_to_run(self.run, counts)
             self.outcome.counts.add(counts)
             if self.progress is not None:
                 self.progress(self.outcome.counts)
@@ -1109,12 +1105,26 @@ def apply_records(
     progress: Callable[[Counts], None] | None = None,
     in_transaction: bool = False,
 ) -> Outcome:
-    """Apply `records` (from a reader) for `connection` within `run`; counts are added to the run."""
+    """Apply `records` (from a reader) for `connection` within `run`; counts are added to the run (with
+    `in_transaction`, by the caller: see `Applier.apply`)."""
     applier = Applier(connection=connection, run=run, folder=folder, progress=progress)
     outcome = applier.apply(records, in_transaction=in_transaction)
-    if outcome.full_products:
+    if outcome.full_products and not in_transaction:
         ExchangeRun.objects.filter(pk=run.pk).update(full_products=True)
     return outcome
+
+
+def add_to_run(run: ExchangeRun, counts: Counts, *, full_products: bool = False) -> None:
+    changes: dict[str, Any] = {
+        "created": F("created") + counts.created,
+        "updated": F("updated") + counts.updated,
+        "unchanged": F("unchanged") + counts.unchanged,
+        "skipped": F("skipped") + counts.skipped,
+        "failed": F("failed") + counts.failed,
+    }
+    if full_products:
+        changes["full_products"] = True
+    ExchangeRun.objects.filter(pk=run.pk).update(**changes)
 
 
 def deactivate_missing(*, connection: Connection, run: ExchangeRun) -> int:

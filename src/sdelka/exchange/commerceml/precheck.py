@@ -1,7 +1,8 @@
 """The first pass over an uploaded CommerceML file: read all of it, hardened, before anything is stored.
 
 A truncated file, a DTD or an entity bomb fails here, so the apply pass that follows never starts on a file
-that would break half-way. The pass is lxml alone (the tag filter and the parsing run in C; nothing is turned
+that would break half-way. Used for orders, and for catalogues on SQLite (on PostgreSQL a catalogue file is
+applied in one transaction instead, which a broken file rolls back whole). The pass is lxml alone (the tag filter and the parsing run in C; nothing is turned
 into records), about a quarter of the cost of reading records. It also estimates how many records the apply
 pass will meet, for the progress 1C is shown: each counted element makes about one record.
 """

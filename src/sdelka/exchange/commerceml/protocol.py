@@ -364,7 +364,7 @@ def _apply_catalogue(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, 
         progress = _Progress(record.pk, handle, os.path.getsize(path), own_connection=single and not db.in_atomic_block)
         try:
             with transaction.atomic() if single else contextlib.nullcontext():
-                return apply.apply_records(
+                outcome = apply.apply_records(
                     connection=run.connection,
                     run=run,
                     records=reader(handle),
@@ -374,6 +374,9 @@ def _apply_catalogue(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, 
                 )
         finally:
             progress.close()
+    if single:
+        apply.add_to_run(run, outcome.counts, full_products=outcome.full_products)
+    return outcome
 
 
 def _apply_orders(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, path: str, reader: Any) -> tuple[Any, int]:

@@ -193,7 +193,9 @@ def ensure_run(session: ExchangeSession) -> ExchangeRun:
     connection = session.connection
     with transaction.atomic():
         holder = (
-            ExchangeRun.objects.select_for_update()
+            # NO KEY: a catalogue file applied in one long transaction (PostgreSQL) holds a key-share lock on
+            # its run through the journal lines it writes; this check must not wait for that file to finish.
+            ExchangeRun.objects.select_for_update(no_key=True)
             .filter(connection=connection, route=session.mode, status__in=ACTIVE_RUN_STATUSES)
             .first()
         )
