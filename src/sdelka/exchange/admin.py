@@ -6,11 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import Connection, ExchangeEvent, ExchangeFile, ExchangeRun, ExchangeSession, ExternalRef, LoginFailure
+from .conflicts import resolve_conflict
+from .models import (
+    Conflict,
+    ConflictResolution,
+    ConflictStatus,
+    Connection,
+    ExchangeEvent,
+    ExchangeFile,
+    ExchangeRun,
+    ExchangeSession,
+    ExternalRef,
+    LoginFailure,
+)
 
 
 class ConnectionForm(forms.ModelForm):
@@ -125,3 +139,45 @@ class LoginFailureAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(Conflict)
+class ConflictAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The conflict queue: both values side by side; deciding goes through `resolve_conflict` (the actions)."""
+
+    list_display = [
+        "created_at",
+        "connection",
+        "rule",
+        "object_repr",
+        "onec_field",
+        "our_value",
+        "onec_value",
+        "status",
+        "resolution",
+        "resolved_by",
+    ]
+    list_filter = ["status", "connection", "resolution"]
+    list_select_related = ["connection", "rule", "resolved_by"]
+    search_fields = ["object_repr", "field", "onec_field", "external_ref__external_id"]
+    readonly_fields = [field.name for field in Conflict._meta.fields]
+    actions = ["keep_sdelka", "take_onec"]
+
+    def _resolve(self, request: HttpRequest, queryset: QuerySet[Conflict], resolution: str) -> None:
+        done = 0
+        for conflict in queryset.filter(status=ConflictStatus.OPEN):
+            try:
+                resolve_conflict(conflict=conflict, resolution=resolution, user=request.user)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                self.message_user(request, f"{conflict}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, _("%(count)d conflicts resolved.") % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Keep Sdelka's value (sent to 1C on the next run)"))
+    def keep_sdelka(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> None:
+        self._resolve(request, queryset, ConflictResolution.SDELKA)
+
+    @admin.action(description=_("Take 1C's value"))
+    def take_onec(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> None:
+        self._resolve(request, queryset, ConflictResolution.ONEC)

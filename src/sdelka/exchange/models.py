@@ -154,6 +154,11 @@ class ExternalRef(models.Model):
     object_id = models.BigIntegerField(_("object id"))
     content_hash = models.CharField(_("content hash"), max_length=40, blank=True)
     version = models.CharField(_("1C version"), max_length=100, blank=True)
+    # Sdelka field → the value both sides agreed on at the last sync: the base a two-way sync compares each
+    # side with to tell who changed the field since (see exchange/odata/merge.py).
+    synced = models.JSONField(
+        _("last synced values"), null=True, blank=True, default=dict
+    )  # NULL: rows of the bulk engine
     seen_run = models.ForeignKey(
         "ExchangeRun",
         verbose_name=_("last seen in run"),
@@ -603,3 +608,70 @@ class BankDocument(models.Model):
 from .odata.models import CounterpartyDebt, MappingRule, ODataMetadata, SyncTask, TaskRule  # noqa: E402
 
 __all__ = ["CounterpartyDebt", "MappingRule", "ODataMetadata", "SyncTask", "TaskRule"]
+
+
+class ConflictStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class ConflictResolution(models.TextChoices):
+    SDELKA = "sdelka", _("Keep Sdelka's value")
+    ONEC = "onec", _("Take 1C's value")
+
+
+class Conflict(models.Model):
+    """One field of one linked object that both Sdelka and 1C changed since the last sync, with an owner of
+    "ask": neither side is overwritten until someone decides. Tied to the `ExternalRef` (so any route can raise
+    one); `rule` is the OData mapping rule when there is one."""
+
+    connection = models.ForeignKey(
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="conflicts"
+    )
+    external_ref = models.ForeignKey(
+        ExternalRef, verbose_name=_("external id"), on_delete=models.CASCADE, related_name="conflicts"
+    )
+    rule = models.ForeignKey(
+        "exchange.MappingRule",
+        verbose_name=_("mapping rule"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conflicts",
+    )
+    run = models.ForeignKey(
+        ExchangeRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    object_repr = models.CharField(_("object"), max_length=255, blank=True)
+    field = models.CharField(_("Sdelka field"), max_length=100)
+    onec_field = models.CharField(_("1C field"), max_length=255, blank=True)
+    base_value = models.JSONField(_("value at the last sync"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    our_value = models.JSONField(_("Sdelka's value"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    onec_value = models.JSONField(_("1C's value"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    our_changed_at = models.DateTimeField(_("changed in Sdelka"), null=True, blank=True)
+    onec_changed_at = models.DateTimeField(_("change seen in 1C"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
+    resolution = models.CharField(_("resolution"), max_length=10, choices=ConflictResolution.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("resolved by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    created_at = models.DateTimeField(_("raised"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("sync conflict")
+        verbose_name_plural = _("sync conflicts")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_ref", "field"], condition=Q(status="open"), name="conflict_one_open_per_field"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_repr}: {self.onec_field or self.field} ({self.get_status_display()})"

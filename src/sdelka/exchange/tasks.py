@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
+from huey.exceptions import TaskLockedException
 
 from .commerceml.protocol import process_import
 from .models import ACTIVE_RUN_STATUSES, EventLevel, ExchangeRun, Route, Trigger
 from .odata.client import ODataError
 from .odata.models import SyncTask
+from .odata.schedule import start_due_tasks
 from .services import log_event, remove_old_files
 
 
@@ -29,8 +33,9 @@ def remove_old_exchange_files() -> None:
 
 
 @db_task(name="exchange.run_sync_task")
-def run_sync_task(task_id: int, trigger: str = Trigger.MANUAL) -> None:
-    """Run one OData sync task in the background; what stops it before a run exists goes to the journal."""
+def run_sync_task(task_id: int, trigger: str = Trigger.MANUAL, full: bool = False) -> None:
+    """Run one OData sync task in the background; what stops it before a run exists goes to the journal. A lock
+    per task keeps a second start of the same task from running alongside (SQLite and Redis Huey alike)."""
     from .odata.services import client_for
     from .odata.sync import SyncBusy, run_task
 
@@ -38,15 +43,25 @@ def run_sync_task(task_id: int, trigger: str = Trigger.MANUAL) -> None:
     if task is None:
         return
     try:
-        run_task(connection=task.connection, task=task, client=client_for(task.connection), trigger=trigger)
-    except SyncBusy as exc:
-        log_event(connection=task.connection, level=EventLevel.WARNING, message=str(exc), object_repr=task.name)
+        with HUEY.lock_task(f"exchange.run_sync_task.{task_id}"):
+            run_task(
+                connection=task.connection, task=task, client=client_for(task.connection), trigger=trigger, full=full
+            )
+    except (SyncBusy, TaskLockedException) as exc:
+        message = str(exc) or _("The task %(name)s is already running.") % {"name": task.name}
+        log_event(connection=task.connection, level=EventLevel.WARNING, message=message, object_repr=task.name)
     except ODataError as exc:
         log_event(connection=task.connection, level=EventLevel.ERROR, message=str(exc), object_repr=task.name)
 
 
-def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL) -> None:
-    """Queue a run of `task`; refused while a run of its connection is going (one run per connection)."""
+def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL, user: Any = None, full: bool = False) -> None:
+    """Queue a run of `task`; refused while a run of its connection is going (one run per connection), and
+    refused to a `user` the task does not let run it."""
+    if user is not None and not task.may_run(user):
+        raise PermissionDenied(
+            _("%(user)s may not run the task %(task)s: it is open to administrators and the teams it names.")
+            % {"user": user, "task": task.name}
+        )
     if not task.is_active:
         raise ValidationError(_("The task “%(name)s” is switched off.") % {"name": task.name})
     active = ExchangeRun.objects.filter(
@@ -54,4 +69,10 @@ def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL) -> None:
     ).first()
     if active is not None:
         raise ValidationError(_("Run #%(id)s of this connection is still going.") % {"id": active.pk})
-    run_sync_task(task.pk, trigger)
+    run_sync_task(task.pk, trigger, full)
+
+
+@db_periodic_task(crontab(), name="exchange.odata_schedule")
+def start_scheduled_syncs() -> None:
+    """Every minute: queue the sync tasks whose schedule has come."""
+    start_due_tasks(lambda task_id, full: run_sync_task(task_id, Trigger.SCHEDULE, full))

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
-from .views import catalog, counterparties, deals, exchange, invoices, payments, rules, tasks
+from .views import catalog, conflicts, counterparties, deals, exchange, invoices, payments, rules, tasks
 
 app_name = "web"
 
@@ -73,4 +73,7 @@ urlpatterns = [
     path("exchange/connections/<int:pk>/tasks/new/", rules.task_create, name="exchange-task-create"),
     path("exchange/rules/<int:pk>/", rules.rule_edit, name="exchange-rule-edit"),
     path("exchange/tasks/<int:pk>/", rules.task_edit, name="exchange-task-edit"),
+    # Exchange with 1C: the conflict queue
+    path("exchange/conflicts/", conflicts.conflict_list, name="exchange-conflicts"),
+    path("exchange/conflicts/<int:pk>/resolve/", conflicts.conflict_resolve, name="exchange-conflict-resolve"),
 ]

@@ -13,7 +13,10 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from sdelka.accounts.models import Role
 from sdelka.exchange.models import Connection, Direction, ExchangeRun
+
+from .schedule import DEFAULT_SCHEDULE, next_fire, validate_cron
 
 
 class ODataMetadata(models.Model):
@@ -112,6 +115,27 @@ class SyncTask(models.Model):
         _("post documents written to 1C"), default=False, help_text=_("Documents sent to 1C are posted there.")
     )
     is_active = models.BooleanField(_("active"), default=True)
+    schedule = models.CharField(
+        _("schedule"),
+        max_length=100,
+        blank=True,
+        default=DEFAULT_SCHEDULE,
+        validators=[validate_cron],
+        help_text=_('A cron expression: minute hour day month weekday ("0 * * * *" is hourly). Empty: manual only.'),
+    )
+    full_resync = models.BooleanField(
+        _("full resync on schedule"),
+        default=False,
+        help_text=_("Scheduled runs compare every object, even those 1C reports unchanged."),
+    )
+    next_run_at = models.DateTimeField(_("next scheduled run"), null=True, blank=True, db_index=True)
+    run_teams = models.ManyToManyField(
+        "accounts.Team",
+        verbose_name=_("teams that may run it"),
+        blank=True,
+        related_name="+",
+        help_text=_("Administrators and integrators may always run a task; members of these teams may run it too."),
+    )
     # {"run": id, "rule": id, "skip": n}: where an interrupted run stopped; {} when the last run completed.
     checkpoint = models.JSONField(_("checkpoint"), default=dict, blank=True)
     last_run = models.ForeignKey(
@@ -128,6 +152,22 @@ class SyncTask(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The next run follows the schedule as saved now; `schedule.start_due_tasks` moves it on after each start.
+        self.next_run_at = next_fire(self.schedule) if self.schedule and self.is_active else None
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "next_run_at"}
+        super().save(*args, **kwargs)
+
+    def may_run(self, user: Any) -> bool:
+        """Administrators and integrators (and superusers) always; others when their team is one of `run_teams`."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return False
+        if user.is_superuser or getattr(user, "role", "") in (Role.ADMIN, Role.INTEGRATOR):
+            return True
+        team_id = getattr(user, "team_id", None)
+        return team_id is not None and self.run_teams.filter(pk=team_id).exists()
+
     def ordered_rules(self) -> list[MappingRule]:
         return [link.rule for link in self.links.select_related("rule").order_by("position", "id")]
 
@@ -138,6 +178,8 @@ class SyncTask(models.Model):
             "on_rule_error": self.on_rule_error,
             "page_size": self.page_size,
             "post_documents": self.post_documents,
+            "schedule": self.schedule,
+            "full_resync": self.full_resync,
         }
 
 

@@ -49,14 +49,19 @@ def sdelka_values(rule: MappingRule, target: Target, obj: models.Model) -> dict[
 
 
 def to_onec(
-    rule: MappingRule, target: Target, obj: models.Model, guids: dict[tuple[str, int], str]
+    rule: MappingRule,
+    target: Target,
+    obj: models.Model,
+    guids: dict[tuple[str, int], str],
+    only: set[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The 1C body (1C field → value) and errors (1C field → message) for one Sdelka object."""
+    """The 1C body (1C field → value) and errors (1C field → message) for one Sdelka object (`only`: these
+    Sdelka fields)."""
     body: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for pair in rule.fields:
         onec = pair.get("onec", "")
-        if "const" in pair or not onec:
+        if "const" in pair or not onec or (only is not None and pair["sdelka"] not in only):
             continue
         name = pair["sdelka"]
         spec = target.fields[name]
@@ -98,16 +103,18 @@ def _objects(target: Target) -> Iterator[list[models.Model]]:
         last = chunk[-1].pk
 
 
-def push_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult) -> None:
-    """Send the rule's Sdelka objects that changed since they were last written to 1C."""
+def push_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult, only_new: bool = False) -> None:
+    """Send the rule's Sdelka objects that changed since they were last written to 1C (`only_new`: those not
+    in 1C yet; a two-way rule has compared the linked ones while reading)."""
     from .sync import Change
 
     target = TARGETS[rule.entity]
     content_type = ContentType.objects.get_for_model(target.model)
-    outcome.total = target.model._default_manager.count()
     run = syncer.run
-    if run is not None:
-        ExchangeRun.objects.filter(pk=run.pk).update(total=F("total") + outcome.total)
+    if not only_new:
+        outcome.total = target.model._default_manager.count()
+        if run is not None:
+            ExchangeRun.objects.filter(pk=run.pk).update(total=F("total") + outcome.total)
     for chunk in _objects(target):
         refs = {
             ref.object_id: ref
@@ -123,6 +130,8 @@ def push_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult) -> None:
             values = sdelka_values(rule, target, obj)
             digest = values_hash(values)
             ref = refs.get(obj.pk)
+            if only_new and ref is not None:
+                continue
             label = target.label(values) or str(obj)
             if ref is not None and ref.content_hash == digest and not syncer.full:
                 outcome.count(Change("unchanged", ref.external_id, label), keep=False)
@@ -141,8 +150,8 @@ def push_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult) -> None:
             if syncer.dry_run:
                 outcome.count(change, keep=True)
                 continue
-            _write_one(syncer, rule, target, obj, ref, body, digest, change, outcome, content_type)
-        if run is not None:
+            _write_one(syncer, rule, target, obj, ref, body, values, change, outcome, content_type)
+        if run is not None and not only_new:
             ExchangeRun.objects.filter(pk=run.pk).update(done=F("done") + len(chunk))
             syncer.flush()
 
@@ -170,7 +179,7 @@ def _write_one(
     obj: models.Model,
     ref: ExternalRef | None,
     body: dict[str, Any],
-    digest: str,
+    values: dict[str, Any],
     change: Any,
     outcome: RuleResult,
     content_type: ContentType,
@@ -201,7 +210,8 @@ def _write_one(
                 object_id=obj.pk,
             )
         # A mismatch keeps the hash empty: the object is sent again next time (and reported again).
-        ref.content_hash = "" if mismatches else digest
+        ref.content_hash = "" if mismatches else values_hash(values)
+        ref.synced = {} if mismatches else values
         ref.version = v.text(stored.get("DataVersion"))[:100]
         ref.code = v.text(stored.get("Code"))[:100]
         ref.seen_run = syncer.run

@@ -282,12 +282,15 @@ def external_id(rule: MappingRule, row: dict[str, Any]) -> str:
 
 
 def map_row(rule: MappingRule, target: Target, row: dict[str, Any]) -> Mapped:
+    """1C's side of every pair; a one-way read skips the fields Sdelka owns, a two-way rule needs them all to
+    compare (see merge.py)."""
     mapped = Mapped(external_id(rule, row), v.text(row.get("DataVersion")), {}, {}, {}, row)
+    two_way = rule.direction == Direction.BOTH
     for pair in rule.fields:
         name = pair["sdelka"]
         spec = target.fields[name]
         onec = pair.get("onec", "")
-        if pair.get("ownership", Ownership.ONEC) == Ownership.SDELKA:
+        if pair.get("ownership", Ownership.ONEC) == Ownership.SDELKA and not two_way:
             continue  # Sdelka owns it: a read from 1C leaves it alone
         if "const" in pair:
             mapped.values[name] = pair["const"]

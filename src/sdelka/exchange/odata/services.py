@@ -16,6 +16,7 @@ from .client import Attempt, ODataAuthError, ODataClient, ODataError, ODataUnava
 from .metadata import BY_CODE, CheckReport, cached_metadata, fetch_metadata, recognise
 from .models import MappingRule, OnRecordError, OnRuleError, SyncTask, TaskRule
 from .rules import PRESETS, entity_properties, validate_rule
+from .schedule import DEFAULT_SCHEDULE, parse_error
 
 DEFAULT_TIMEOUT = 120
 DEFAULT_METADATA_TIMEOUT = 300
@@ -206,6 +207,9 @@ def save_task(
     page_size = options.get("page_size", 500)
     if not isinstance(page_size, int) or not 1 <= page_size <= 5000:
         errors["page_size"] = _("From 1 to 5000 records per page.")
+    schedule = str(options.get("schedule", DEFAULT_SCHEDULE)).strip()
+    if schedule and (message := parse_error(schedule)):
+        errors["schedule"] = message
     if errors:
         raise ValidationError(errors)
     task, _created = SyncTask.objects.update_or_create(
@@ -218,6 +222,8 @@ def save_task(
             "page_size": page_size,
             # kept as set when a preset is loaded again without saying
             **({"post_documents": bool(options["post_documents"])} if "post_documents" in options else {}),
+            **({"schedule": schedule} if "schedule" in options else {}),
+            **({"full_resync": bool(options["full_resync"])} if "full_resync" in options else {}),
         },
     )
     TaskRule.objects.filter(task=task).delete()
@@ -329,7 +335,10 @@ def import_setup(*, connection: Connection, data: Any) -> list[SyncTask]:
             continue
         options = {
             key: item[key]
-            for key in ("create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents")
+            for key in (
+                "create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents", "schedule",
+                "full_resync",
+            )  # fmt: skip
             if key in item
         }
         try:

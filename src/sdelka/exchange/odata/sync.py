@@ -9,7 +9,12 @@
 * Writes per page in one transaction (bulk create/update, id map, counters, checkpoint). A crash loses at most
   the page in flight; the next run resumes at the checkpoint (rule and offset).
 * Dry run: the same reads and decisions, nothing written on either side (no run, no journal); the result lists
-  every record that would be created or updated with its per-field diff, and every refusal.
+  every record that would be created or updated with its per-field diff, every refusal and every conflict.
+* Two-way rules ("both"): every object read is compared field by field with Sdelka's and with the values both
+  sides agreed on at the last sync (`ExternalRef.synced`); merge.py decides per field by its ownership. Fields
+  Sdelka should give are PATCHed into 1C (and read back) right after the page is read; fields both sides changed
+  with ownership "ask" become `Conflict`s, untouched on both sides until someone decides. Sdelka objects not in
+  1C yet are then created there as by a rule "to 1C".
 * Every request goes to the run's journal with its timing; 1C's error text becomes an error event; a run with
   a failed rule ends "failed", never "success".
 """
@@ -24,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -32,6 +38,8 @@ from django.utils.translation import gettext as _
 from sdelka.exchange.apply_orders import EXCHANGE_USERNAME, exchange_user
 from sdelka.exchange.models import (
     ACTIVE_RUN_STATUSES,
+    Conflict,
+    ConflictStatus,
     Connection,
     Direction,
     EventLevel,
@@ -47,8 +55,9 @@ from sdelka.exchange.services import finish_run, journal_event
 from . import documents
 from . import values as v
 from .client import Attempt, ODataClient, ODataError
-from .models import MappingRule, OnRecordError, OnRuleError, SyncTask
-from .push import push_rule
+from .merge import MISSING, Outcome, decide, onec_changed_at
+from .models import MappingRule, OnRecordError, OnRuleError, Ownership, SyncTask
+from .push import _reference_guids, _same, push_rule, to_onec
 from .rules import Mapped, external_id, map_row, select_fields
 from .targets import TARGETS, Target
 
@@ -72,6 +81,9 @@ class Change:
     label: str
     diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # 1C field → message
+    # Two-way rules: Sdelka field → Sdelka's value to write into 1C; Sdelka field → (Sdelka's, 1C's) in conflict.
+    to_onec: dict[str, Any] = field(default_factory=dict)
+    conflicts: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +92,8 @@ class Change:
             "label": self.label,
             "diff": {name: [_plain(old), _plain(new)] for name, (old, new) in self.diff.items()},
             "errors": self.errors,
+            "to_onec": {name: _plain(value) for name, value in self.to_onec.items()},
+            "conflicts": {name: [_plain(ours), _plain(theirs)] for name, (ours, theirs) in self.conflicts.items()},
         }
 
 
@@ -97,13 +111,16 @@ class RuleResult:
     unchanged: int = 0
     refused: int = 0
     skipped: int = 0
+    conflicts: int = 0  # records with a field in conflict (counted besides their action)
     error: str = ""
     changes: list[Change] = field(default_factory=list)
 
     def count(self, change: Change, keep: bool) -> None:
         attr = {"create": "created", "update": "updated", "refused": "refused", "skipped": "skipped"}
         setattr(self, attr.get(change.action, "unchanged"), getattr(self, attr.get(change.action, "unchanged")) + 1)
-        if keep and change.action != "unchanged" and len(self.changes) < MAX_CHANGES_LISTED:
+        self.conflicts += bool(change.conflicts)
+        listed = change.action != "unchanged" or change.conflicts
+        if keep and listed and len(self.changes) < MAX_CHANGES_LISTED:
             self.changes.append(change)
 
     def as_dict(self, with_changes: bool) -> dict[str, Any]:
@@ -116,6 +133,7 @@ class RuleResult:
             "unchanged": self.unchanged,
             "refused": self.refused,
             "skipped": self.skipped,
+            "conflicts": self.conflicts,
             "error": self.error,
         }
         if with_changes:
@@ -138,7 +156,7 @@ class SyncResult:
         return self.status == RunStatus.FAILED
 
     def totals(self) -> dict[str, int]:
-        keys = ("created", "updated", "unchanged", "refused", "skipped")
+        keys = ("created", "updated", "unchanged", "refused", "skipped", "conflicts")
         return {key: sum(getattr(rule, key) for rule in self.rules) for key in keys}
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,6 +203,9 @@ class Syncer:
         self._owner_id: int | None = None
         self._offset = 0  # records of the current rule already committed
         self._frozen = False  # a rule failed: the checkpoint stays at it so the next run redoes it
+        # Two-way rules, per page: external id → the new synced base, and the conflicts to raise.
+        self._synced: dict[str, dict[str, Any]] = {}
+        self._conflicts: dict[str, list[Conflict]] = {}
         client.on_request = self._log_request
 
     # --- journal ---
@@ -272,6 +293,8 @@ class Syncer:
                         push_rule(self, rule, outcome)
                     else:
                         self._rule(rule, outcome, start_skip if index == start_index else 0)
+                        if rule.direction == Direction.BOTH:
+                            push_rule(self, rule, outcome, only_new=True)
                 except ODataError as exc:
                     failed = True
                     outcome.error = str(exc)
@@ -320,7 +343,7 @@ class Syncer:
         summary = (
             _(
                 "%(created)d created, %(updated)d updated, %(unchanged)d unchanged, %(refused)d refused, "
-                "%(skipped)d skipped."
+                "%(skipped)d skipped, %(conflicts)d in conflict."
             )
             % totals
         )
@@ -401,6 +424,7 @@ class Syncer:
               next_offset: int) -> bool:  # fmt: skip
         """Decide and (unless dry) write one page; True when the task says to skip the rest of the rule."""
         model = target.model
+        self._synced, self._conflicts = {}, {}
         keyed = [(external_id(rule, row), v.text(row.get("DataVersion")), row) for row in rows]
         refs: dict[str, tuple[int, int, str]] = {
             ext: (pk, object_id, version)
@@ -409,10 +433,11 @@ class Syncer:
             ).values_list("external_id", "pk", "object_id", "version")
         }
         # Same DataVersion as stored (and the object still exists): unchanged, not even mapped.
+        two_way = rule.direction == Direction.BOTH
         same = {
             ext: refs[ext]
             for ext, version, _row in keyed
-            if version and ext in refs and refs[ext][2] == version and not self.full
+            if version and ext in refs and refs[ext][2] == version and not self.full and not two_way
         }
         alive = set(
             model._default_manager.filter(pk__in=[ref[1] for ref in same.values()]).values_list("pk", flat=True)
@@ -463,6 +488,7 @@ class Syncer:
                 if key[0]:
                     need_natural.append((item, key))
 
+        state = self._two_way_state(target, refs) if two_way else {}
         natural = self._natural(target, [key for _item, key in need_natural])
         if natural:
             linked = dict(
@@ -522,10 +548,12 @@ class Syncer:
                     new.owner_id = self._owner()
                 to_create.append((change, item, new, values))
             else:
+                if two_way:
+                    values = self._merge(rule, target, change, item, obj, values, state.get(item.external_id), now)
                 diff = {
                     name: (getattr(obj, name), value) for name, value in values.items() if getattr(obj, name) != value
                 }
-                change.action = "update" if diff else "unchanged"
+                change.action = "update" if diff or change.to_onec else "unchanged"
                 change.diff = diff
                 for name, value in values.items():
                     setattr(obj, name, value)
@@ -541,10 +569,170 @@ class Syncer:
             if stop_rule and self.task.on_record_error == OnRecordError.STOP:
                 raise StopTask(_("A record was refused and the task says to stop."))
             return stop_rule
+        if two_way:
+            self._send_to_onec(rule, target, to_update)
         self._write(rule, target, to_create, to_update, unchanged_refs, len(rows), next_offset)
         if stop_rule and self.task.on_record_error == OnRecordError.STOP:
             raise StopTask(_("A record was refused and the task says to stop."))
         return stop_rule
+
+    # --- two-way rules ---
+
+    def _two_way_state(
+        self, target: Target, refs: dict[str, tuple[int, int, str]]
+    ) -> dict[str, tuple[int, dict[str, Any], Any, set[str], str]]:
+        """external id → (ref pk, synced base, last sync time, fields with an open conflict, stored version)."""
+        ref_pks = [ref[0] for ref in refs.values()]
+        open_fields: dict[int, set[str]] = {}
+        for ref_id, name in Conflict.objects.filter(
+            external_ref_id__in=ref_pks, status=ConflictStatus.OPEN
+        ).values_list("external_ref_id", "field"):
+            open_fields.setdefault(ref_id, set()).add(name)
+        return {
+            ext: (pk, synced or {}, updated_at, open_fields.get(pk, set()), version)
+            for ext, pk, synced, updated_at, version in ExternalRef.objects.filter(pk__in=ref_pks).values_list(
+                "external_id", "pk", "synced", "updated_at", "version"
+            )
+        }
+
+    def _merge(
+        self,
+        rule: MappingRule,
+        target: Target,
+        change: Change,
+        item: Mapped,
+        obj: models.Model,
+        theirs: dict[str, Any],
+        state: tuple[int, dict[str, Any], Any, set[str], str] | None,
+        now: Any,
+    ) -> dict[str, Any]:
+        """Decide every field of a linked object (merge.py); returns the values Sdelka takes, notes what goes to
+        1C and what is in conflict on `change`, and keeps the new synced base for `_write`."""
+        _pk, base, last_sync, open_fields, stored_version = state or (None, {}, None, set(), "")
+        ours_changed_at = getattr(obj, "updated_at", None)
+        theirs_changed_at = (
+            onec_changed_at(last_sync, now) if item.version != stored_version or last_sync is None else last_sync
+        )
+        names = {target.fields[pair["sdelka"]].attname(pair["sdelka"]): pair for pair in rule.fields}
+        resolved: dict[str, Any] = {}
+        synced: dict[str, Any] = {}
+        conflicts: list[Conflict] = []
+        for name, value in theirs.items():
+            pair = names.get(name, {})
+            ours = getattr(obj, name)
+            if name in open_fields:  # someone has to decide first: neither side moves
+                resolved[name] = ours
+                if name in base:
+                    synced[name] = base[name]
+                continue
+            ownership = Ownership.ONEC if "const" in pair else pair.get("ownership", Ownership.ONEC)
+            outcome = decide(
+                ownership,
+                base.get(name, MISSING),
+                ours,
+                value,
+                ours_changed_at=ours_changed_at,
+                theirs_changed_at=theirs_changed_at,
+            )
+            if outcome in (Outcome.SAME, Outcome.TO_SDELKA):
+                resolved[name] = synced[name] = value
+            elif outcome == Outcome.TO_ONEC:
+                resolved[name] = synced[name] = ours
+                change.to_onec[pair.get("sdelka", name)] = ours
+            else:
+                resolved[name] = ours
+                if name in base:
+                    synced[name] = base[name]
+                change.conflicts[name] = (ours, value)
+                conflicts.append(
+                    Conflict(
+                        connection=self.connection,
+                        rule=rule,
+                        run=self.run,
+                        object_repr=change.label[:255],
+                        field=name,
+                        onec_field=pair.get("onec", "")[:255],
+                        base_value=base.get(name),
+                        our_value=ours,
+                        onec_value=value,
+                        our_changed_at=ours_changed_at,
+                        onec_changed_at=theirs_changed_at,
+                    )
+                )
+        self._synced[item.external_id] = synced
+        if conflicts:
+            self._conflicts[item.external_id] = conflicts
+            self.event(
+                EventLevel.WARNING,
+                _("Both Sdelka and 1C changed %(fields)s; the conflict waits for a decision.")
+                % {"fields": ", ".join(c.onec_field or c.field for c in conflicts)},
+                external_id=item.external_id,
+                obj=change.label,
+            )
+        return resolved
+
+    def _send_to_onec(
+        self, rule: MappingRule, target: Target, to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]]
+    ) -> None:
+        """PATCH the fields Sdelka gives to 1C, re-read and compare; a refusal or a mismatch keeps the old base
+        of those fields, so the next run tries again."""
+        sending = [(c, i, obj) for c, i, obj, _v in to_update if c.to_onec]
+        if not sending:
+            return
+        guids = _reference_guids(self, rule, target, [obj for _c, _i, obj in sending])
+        for change, item, obj in sending:
+            body, errors = to_onec(rule, target, obj, guids, only=set(change.to_onec))
+            key = v.text(item.raw.get("Ref_Key")) or item.external_id
+            failed: dict[str, str] = dict(errors)
+            if body:
+                try:
+                    self.client.update(rule.entity_set, key, body)
+                    stored = self.client.entity(rule.entity_set, key)
+                except ODataError as exc:
+                    failed.update({name: str(exc) for name in body})
+                else:
+                    item.version = v.text(stored.get("DataVersion"))
+                    for name, sent in body.items():
+                        if not _same(sent, stored.get(name)):
+                            failed[name] = _("1C stored %(stored)r instead of %(sent)r.") % {
+                                "stored": stored.get(name),
+                                "sent": sent,
+                            }
+            for onec, message in failed.items():
+                self.event(EventLevel.ERROR, message, external_id=item.external_id, obj=change.label,
+                           field_name=onec, value=str(body.get(onec, "")))  # fmt: skip
+            if failed:
+                change.errors.update(failed)
+                self._keep_old_base(rule, target, item.external_id, {p["sdelka"] for p in rule.fields
+                                                                      if p.get("onec") in failed})  # fmt: skip
+
+    def _keep_old_base(self, rule: MappingRule, target: Target, external_id: str, names: set[str]) -> None:
+        synced = self._synced.get(external_id)
+        if synced is None:
+            return
+        base = (
+            ExternalRef.objects.filter(connection=self.connection, kind=target.ref_kind, external_id=external_id)
+            .values_list("synced", flat=True)
+            .first()
+            or {}
+        )
+        for name in names:
+            attname = target.fields[name].attname(name)
+            if attname in base:
+                synced[attname] = base[attname]
+            else:
+                synced.pop(attname, None)
+
+    def _raise_conflicts(self, rule: MappingRule, refs: dict[str, ExternalRef]) -> None:
+        pending = []
+        for ext, conflicts in self._conflicts.items():
+            ref = refs.get(ext)
+            for conflict in conflicts:
+                if ref is not None:
+                    conflict.external_ref = ref
+                    pending.append(conflict)
+        Conflict.objects.bulk_create(pending)
+        self._conflicts = {}
 
     def _owner(self) -> int:
         if self._owner_id is None:
@@ -609,19 +797,23 @@ class Syncer:
                             object_id=obj.pk,
                             content_hash=_hash(values),
                             version=item.version[:100],
+                            synced=self._synced.pop(item.external_id, values),
                             seen_run=self.run,
                         )
                     )
                 else:
                     ref.object_id, ref.content_hash, ref.version = obj.pk, _hash(values), item.version[:100]
+                    ref.synced = self._synced.pop(item.external_id, values)
                     ref.seen_run = self.run
                     old_refs.append(ref)
             if new_refs:
                 ExternalRef.objects.bulk_create(new_refs)
             if old_refs:
                 ExternalRef.objects.bulk_update(
-                    old_refs, ["object_id", "content_hash", "version", "seen_run", "updated_at"]
+                    old_refs, ["object_id", "content_hash", "version", "synced", "seen_run", "updated_at"]
                 )
+            if self._conflicts:
+                self._raise_conflicts(rule, {ref.external_id: ref for ref in [*new_refs, *old_refs]})
             if unchanged_refs:
                 ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
             ExchangeRun.objects.filter(pk=self.run.pk).update(
@@ -649,9 +841,16 @@ def run_task(
     trigger: str = Trigger.MANUAL,
     on_page: Callable[[RuleResult, int], None] | None = None,
     full: bool = False,
+    user: Any = None,
 ) -> SyncResult:
     """Run one task now (or as a dry run; `full`: a full resync that compares every object); see the module
-    docstring."""
+    docstring. `user`: who asks (API, screen, `--user` of the command) — refused unless the task lets him run
+    it; None is the system itself (the scheduler, the shell)."""
+    if user is not None and not task.may_run(user):
+        raise PermissionDenied(
+            _("%(user)s may not run the task %(task)s: it is open to administrators and the teams it names.")
+            % {"user": user, "task": task.name}
+        )
     return Syncer(
         connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page, full=full
     ).execute()

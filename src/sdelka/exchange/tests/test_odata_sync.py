@@ -88,7 +88,7 @@ def test_bp30_pull_end_to_end(fake: FakeOneC, connection: Connection, task: Sync
     data = seed(fake)
     result = sync(connection, task)
     assert result.status == RunStatus.SUCCESS, result.message
-    assert result.totals() == {"created": 7, "updated": 2, "unchanged": 0, "refused": 0, "skipped": 0}
+    assert result.totals() == {"created": 7, "updated": 2, "unchanged": 0, "refused": 0, "skipped": 0, "conflicts": 0}
     # the units 796 and 166 exist in Sdelka (ОКЕИ reference data): linked by code, not duplicated
     assert [r.updated + r.created for r in result.rules] == [2, 5, 2, 0, 0, 0]
 
@@ -136,7 +136,7 @@ def test_second_run_is_unchanged_and_writes_nothing(
 
     fake.change(PARTIES, data["parties"][1]["Ref_Key"], Description="ООО Поставщик Один")
     third = sync(connection, task)
-    assert third.totals() == {"created": 0, "updated": 1, "unchanged": 8, "refused": 0, "skipped": 0}
+    assert third.totals() == {"created": 0, "updated": 1, "unchanged": 8, "refused": 0, "skipped": 0, "conflicts": 0}
     assert Counterparty.objects.filter(name="ООО Поставщик Один").exists()
     # a DataVersion bump without a real change: compared, nothing written, the new version stored
     fake.change(PARTIES, data["parties"][2]["Ref_Key"])

@@ -240,7 +240,7 @@ def test_run_now_queues_the_task_and_refuses_while_a_run_goes(
     )
     task = SyncTask.objects.create(connection=connection, name="Справочники")
     queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(tasks, "run_sync_task", lambda task_id, trigger: queued.append((task_id, trigger)))
+    monkeypatch.setattr(tasks, "run_sync_task", lambda task_id, trigger, full=False: queued.append((task_id, trigger)))
     client.force_login(integrator)
     url = reverse("web:exchange-task-run", args=[task.pk])
 

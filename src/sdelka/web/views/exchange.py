@@ -22,6 +22,8 @@ from sdelka.exchange import selectors as exchange_selectors
 from sdelka.exchange.clientbank.importer import import_statement
 from sdelka.exchange.models import (
     ACTIVE_RUN_STATUSES,
+    Conflict,
+    ConflictStatus,
     Connection,
     ConnectionKind,
     EventLevel,
@@ -61,7 +63,14 @@ def exchange_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
 
 @exchange_view
 def connection_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/exchange/connections.html", {"connections": exchange_selectors.connection_overview()})
+    return render(
+        request,
+        "web/exchange/connections.html",
+        {
+            "connections": exchange_selectors.connection_overview(),
+            "open_conflicts": Conflict.objects.filter(status=ConflictStatus.OPEN).count(),
+        },
+    )
 
 
 @exchange_view
@@ -227,7 +236,7 @@ def run_file(request: HttpRequest, pk: int, file_pk: int) -> FileResponse:
 def task_run(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(SyncTask.objects.select_related("connection"), pk=pk)
     try:
-        enqueue_sync(task=task)
+        enqueue_sync(task=task, user=acting_user(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -6,15 +6,16 @@ import json
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from sdelka.accounts.models import User
 from sdelka.exchange.models import Connection, ConnectionKind, Trigger
 from sdelka.exchange.odata.client import ODataError
 from sdelka.exchange.odata.models import SyncTask
 from sdelka.exchange.odata.rules import PRESETS
 from sdelka.exchange.odata.services import client_for, export_setup, import_setup, load_preset
-from sdelka.exchange.odata.sync import SyncBusy, SyncResult, run_task
+from sdelka.exchange.odata.sync import RuleResult, SyncBusy, SyncResult, run_task
 from sdelka.exchange.selectors import connection_by_name
 
 
@@ -30,6 +31,11 @@ class Command(BaseCommand):
         run.add_argument("--json", action="store_true", help="Print the summary as JSON.")
         run.add_argument(
             "--full", action="store_true", help="Full resync: compare every object, even those 1C reports unchanged."
+        )
+        run.add_argument(
+            "--user",
+            default="",
+            help="Run as this Sdelka user: refused unless the task lets the user's team run it (administrators may).",
         )
         preset = sub.add_parser("preset", help="Load a ready-made rule set and its task.")
         preset.add_argument("connection")
@@ -109,6 +115,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{connection.name} has no tasks. Load one with: sdelka sync preset {connection.name} bp30"
             )
+        user = None
+        if options["user"]:
+            user = User.objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"No user named {options['user']!r}.")
         results: list[SyncResult] = []
         for task in tasks:
             try:
@@ -120,9 +131,11 @@ class Command(BaseCommand):
                         dry_run=options["dry_run"],
                         trigger=Trigger.MANUAL,
                         full=options["full"],
+                        user=user,
+                        on_page=self._progress,
                     )
                 )
-            except (SyncBusy, ODataError) as exc:
+            except (SyncBusy, ODataError, PermissionDenied) as exc:
                 raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
@@ -133,6 +146,10 @@ class Command(BaseCommand):
         if failed:
             raise CommandError("; ".join(f"{r.task}: {r.message}" for r in failed))
 
+    def _progress(self, rule: RuleResult, done: int) -> None:
+        """Done/total while the run goes, on stderr (stdout stays the summary, or the JSON)."""
+        self.stderr.write(f"  {rule.name}: {done}/{rule.total}", ending="\r" if done < rule.total else "\n")
+
     def _print(self, result: SyncResult) -> None:
         head = "DRY RUN — nothing written. " if result.dry_run else f"Run #{result.run_id}: "
         self.stdout.write(f"{head}{result.task}: {result.status}")
@@ -142,6 +159,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {rule.name} ({rule.entity_set}): {rule.total} in 1C; created {rule.created}, "
                 f"updated {rule.updated}, unchanged {rule.unchanged}, refused {rule.refused}, skipped {rule.skipped}"
+                f", in conflict {rule.conflicts}"
             )
             if rule.error:
                 self.stdout.write(f"    ERROR: {rule.error}")
@@ -151,6 +169,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {change.action:<8} {change.label} [{change.external_id}]")
                 for name, (old, new) in change.diff.items():
                     self.stdout.write(f"        {name}: {old!r} → {new!r}")
+                for name, value in change.to_onec.items():
+                    self.stdout.write(f"        to 1C {name}: {value!r}")
+                for name, (ours, theirs) in change.conflicts.items():
+                    self.stdout.write(f"        CONFLICT {name}: Sdelka {ours!r} / 1C {theirs!r}")
                 for field, message in change.errors.items():
                     self.stdout.write(f"        {field}: {message}")
         self.stdout.write(f"  {result.message}")
