@@ -268,6 +268,9 @@ def load_preset(*, connection: Connection, preset: str, post_documents: bool | N
 # --- a connection's whole setup as JSON ---------------------------------------------------------------------
 
 SETUP_FORMAT = "sdelka-odata-setup"
+TASK_OPTION_KEYS = (
+    "create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents", "schedule", "full_resync",
+)  # fmt: skip
 RULE_KEYS = ("name", "entity", "entity_set", "direction", "key_fields", "filter", "fields", "is_active")
 
 
@@ -333,14 +336,7 @@ def import_setup(*, connection: Connection, data: Any) -> list[SyncTask]:
         if missing:
             errors[f"tasks[{index}].rules"] = [_("Unknown rules: %(names)s.") % {"names": ", ".join(map(str, missing))}]
             continue
-        options = {
-            key: item[key]
-            for key in (
-                "create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents", "schedule",
-                "full_resync",
-            )  # fmt: skip
-            if key in item
-        }
+        options = {key: item[key] for key in TASK_OPTION_KEYS if key in item}
         try:
             tasks.append(
                 save_task(

@@ -86,7 +86,7 @@ def test_each_side_gets_the_other_sides_change(fake: FakeOneC) -> None:
     assert sync(task).totals()["created"] == 1
     party = Counterparty.objects.get()
     ref = ExternalRef.objects.get()
-    assert ref.synced["comment"] == "старый" and ref.synced["name"] == "ООО Ромашка"
+    assert (ref.synced or {})["comment"] == "старый" and (ref.synced or {})["name"] == "ООО Ромашка"
 
     fake.change(PARTIES, entity["Ref_Key"], Description="ООО Ромашка-1С")
     edit_in_sdelka(party, comment="новый из Сделки")
@@ -98,7 +98,7 @@ def test_each_side_gets_the_other_sides_change(fake: FakeOneC) -> None:
     assert len(patches(fake)) == 1 and set(json.loads(patches(fake)[0].body)) == {"ДополнительнаяИнформация"}
     assert result.totals()["conflicts"] == 0 and not Conflict.objects.exists()
     ref.refresh_from_db()
-    assert ref.synced["comment"] == "новый из Сделки" and ref.synced["name"] == "ООО Ромашка-1С"
+    assert (ref.synced or {})["comment"] == "новый из Сделки" and (ref.synced or {})["name"] == "ООО Ромашка-1С"
     assert ref.version == fake.data[PARTIES][entity["Ref_Key"]]["DataVersion"]
 
     fake.requests.clear()
@@ -204,6 +204,6 @@ def test_new_sdelka_objects_of_a_two_way_rule_are_created_in_1c(fake: FakeOneC) 
     stored = next(iter(fake.data[PARTIES].values()))
     assert stored["Description"] == "ООО Новая"
     ref = ExternalRef.objects.get()
-    assert ref.synced["name"] == "ООО Новая"
+    assert (ref.synced or {})["name"] == "ООО Новая"
     fake.requests.clear()
     assert sync(task).totals()["unchanged"] == 1 and patches(fake) == []

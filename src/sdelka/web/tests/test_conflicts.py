@@ -85,4 +85,4 @@ def test_a_second_decision_is_refused_with_a_message(client: Any, staff: Any, co
     party = Counterparty.objects.get(pk=conflict.external_ref.object_id)
     assert party.comment == "из Сделки"
     ref = ExternalRef.objects.get(pk=conflict.external_ref_id)
-    assert ref.synced["comment"] == "из 1С"  # the next run sees only Sdelka changed: sends its value
+    assert (ref.synced or {})["comment"] == "из 1С"  # the next run sees only Sdelka changed: sends its value
