@@ -62,15 +62,45 @@ def _document(number: int, day: date, amount: Decimal, inn: str, kpp: str, purpo
     )
 
 
-def child() -> None:
-    """Runs inside a fresh database: load the data, import the statement, print the figures as JSON."""
-    import django
+PHASES = {
+    "read_statement": "reading",
+    "_drop_duplicates": "duplicate check",
+    "_resolve_payers": "payers",
+    "_match": "matching",
+    "_create_payments": "payments with history",
+    "_allocate": "allocations",
+    "_update_invoices": "invoices with history",
+    "_store_documents": "statement documents",
+    "_notify": "notifications",
+}
 
-    django.setup()
-    from django.db import connection
 
+def time_phases() -> dict[str, float]:
+    """Wrap the importer's steps so the run also reports where its time goes (one call each: no overhead)."""
+    from sdelka.exchange.clientbank import importer
+
+    seconds: dict[str, float] = {}
+
+    def timed(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                seconds[PHASES[name]] = seconds.get(PHASES[name], 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, wrapper)
+
+    for name in PHASES:
+        timed(importer if name == "read_statement" else importer._Import, name)
+    return seconds
+
+
+def load_data() -> tuple[Any, bytes]:
+    """Counterparties and open invoices in the (empty) database; returns the accountant and the statement."""
     from sdelka.accounts.models import Role, User
-    from sdelka.exchange.clientbank.importer import import_statement
     from sdelka.parties.models import Counterparty
     from sdelka.sales.models import Invoice, InvoiceStatus, Organisation, OrganisationBankAccount
 
@@ -104,9 +134,6 @@ def child() -> None:
         ],
         batch_size=2000,
     )  # fmt: skip
-    by_party: dict[int, list[Any]] = {}
-    for invoice in invoices:
-        by_party.setdefault(invoice.counterparty_id, []).append(invoice)
     lines = [
         "1CClientBankExchange\r\nВерсияФормата=1.03\r\nКодировка=Windows\r\nОтправитель=Bench\r\n"
         f"ДатаНачала=01.06.2026\r\nДатаКонца=30.06.2026\r\nРасчСчет={OUR_ACCOUNT}\r\n"
@@ -142,8 +169,20 @@ def child() -> None:
             purpose = f"Оплата по счету № {invoice.number}"  # unknown payer, no date → queue
         lines.append(_document(n + 1, day, amount, inn, kpp, purpose))
     lines.append("КонецФайла\r\n")
-    data = "".join(lines).encode("cp1251")
+    return accountant, "".join(lines).encode("cp1251")
 
+
+def child() -> None:
+    """Runs inside a fresh database: load the data, import the statement, print the figures as JSON."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from sdelka.exchange.clientbank.importer import import_statement
+
+    accountant, data = load_data()
+    phases = time_phases()
     started = time.perf_counter()
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
@@ -172,6 +211,7 @@ def child() -> None:
                 "vendor": connection.vendor,
                 "version": version,
                 "load": round(os.getloadavg()[0], 1),
+                "phases": {name: round(value, 1) for name, value in phases.items()},
             }
         )
     )
@@ -236,8 +276,9 @@ def main() -> None:
     for r in results:
         print(
             f"{r['vendor']:<10} {r['seconds']:>6} s, {r['per_second']} payments/s; "
-            f"matched {r['matched']}, advances {r['advance']}, queued {r['queued']}"
+            f"matched {r['matched']}, advances {r['advance']}, queued {r['queued']}; load {r['load']}"
         )
+        print("           " + ", ".join(f"{name} {value} s" for name, value in r["phases"].items()))
     if not args.no_write and results:
         write_section(DOC, SECTION, section(results))
         print(f"written to {DOC.relative_to(ROOT)}")

@@ -11,7 +11,7 @@ Everything runs in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -53,7 +53,7 @@ def _prepare(fields: list[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]
     """Rows as the driver takes them; only fields that need it (datetimes, JSON) go through the ORM's prep."""
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: the `connection` proxy costs a lookup per access
     special = [
-        (index, field.get_db_prep_save)
+        (index, _memoised(field.get_db_prep_save) if isinstance(field, models.DateField) else field.get_db_prep_save)
         for index, field in enumerate(fields)
         if not isinstance(field, _PASS_THROUGH) or (isinstance(field, models.ForeignKey) and not _plain_key(field))
     ]
@@ -65,6 +65,19 @@ def _prepare(fields: list[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]
         for index, prep in special:
             values[index] = prep(values[index], db)
         prepared.append(tuple(values))
+    return prepared
+
+
+def _memoised(prep: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Dates and time stamps repeat across the rows of one write (a day, the import's "now"): each distinct
+    value is prepared once."""
+    memo: dict[Any, Any] = {}
+
+    def prepared(value: Any, db: Any) -> Any:
+        if value not in memo:
+            memo[value] = prep(value, db)
+        return memo[value]
+
     return prepared
 
 
@@ -167,3 +180,51 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
         cursor.executemany(
             f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [(*row[1:], row[0]) for row in prepared]
         )
+
+
+def insert_returning_ids(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """INSERT `rows` (tuples in the order of `columns`, the pk not among them) and return their new primary
+    keys in the same order, without a model instance per row where ids can be reserved."""
+    if not rows:
+        return []
+    ids = reserve_ids(model, len(rows))
+    if ids is None:
+        objects = [model(**dict(zip(columns, row, strict=True))) for row in rows]
+        model._default_manager.bulk_create(objects)
+        return [obj.pk for obj in objects]
+    insert_rows(model, [model._meta.pk.attname, *columns], [(pk, *row) for pk, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+_HISTORY_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
+
+
+def copy_to_history(
+    model: type[models.Model], ids: Sequence[int], *, history_type: str, user_id: int | None, when: Any
+) -> None:
+    """simple_history's records ("+" created, "~" changed) of rows written in bulk, copied inside the database
+    by one INSERT … SELECT per chunk: the current rows become the history rows, nothing passes through Python."""
+    if not ids:
+        return
+    history = model.history.model  # type: ignore[attr-defined]
+    own = {f.attname for f in model._meta.concrete_fields}
+    copied = [f for f in history._meta.concrete_fields if f.attname in own]
+    extra = {f.attname for f in history._meta.concrete_fields} - own - _HISTORY_FIELDS
+    if extra:  # a history model with custom fields needs simple_history's own code, not a row copy
+        raise ValueError(f"{history.__name__} has fields a row copy cannot fill: {sorted(extra)}")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in copied)
+    stamp = history._meta.get_field("history_date").get_db_prep_save(when, connection)
+    insert = (
+        f"INSERT INTO {quote(history._meta.db_table)} ({columns}, history_date, history_change_reason, "
+        f"history_type, history_user_id) SELECT {columns}, %s, NULL, %s, %s FROM {quote(model._meta.db_table)}"
+    )
+    pk = quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{insert} WHERE {pk} = ANY(%s) ORDER BY {pk}", [stamp, history_type, user_id, list(ids)])
+            return
+        for start in range(0, len(ids), _SQLITE_CHUNK):
+            part = list(ids[start : start + _SQLITE_CHUNK])
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"{insert} WHERE {pk} IN ({marks}) ORDER BY {pk}", [stamp, history_type, user_id, *part])

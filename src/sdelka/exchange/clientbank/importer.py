@@ -39,7 +39,7 @@ from sdelka.sales.models import (
     PaymentSource,
 )
 
-from ..bulk import insert_objects, update_rows
+from ..bulk import copy_to_history, insert_returning_ids, insert_rows, update_rows
 from ..models import (
     BankDocument,
     BankDocumentStatus,
@@ -199,7 +199,7 @@ class _Entry:
     internal: bool = False
     payers: frozenset[int] = frozenset()
     decision: Decision | None = None
-    payment: Payment | None = None
+    payment_id: int | None = None
 
     @property
     def identity(self) -> tuple[str, date, str, Decimal, str, str]:
@@ -223,8 +223,10 @@ class _Import:
         self.organisation = organisation
         self.result = result
         self.events = events
+        self.user_id: int | None = getattr(self.user, "pk", None)
+        self.now = timezone.now()  # one time stamp for every row and history record of the import
         self.warning_count = 0
-        self.invoices: dict[int, Invoice] = {}
+        self.key_problems: dict[tuple[str, str], str] = {}
 
     def warn(self, message: str, *, line: int = 0, external_id: str = "") -> None:
         self.warning_count += 1
@@ -243,10 +245,10 @@ class _Import:
         incoming = [e for e in fresh if e.direction == PaymentDirection.INCOMING and not e.internal]
         touched = self._match(incoming) if incoming else {}
         self._create_payments([e for e in fresh if not e.internal])
-        allocations = self._allocate(incoming)
-        self._update_invoices(touched, allocations)
+        received = self._allocate(incoming)
+        paid = self._update_invoices(touched, received)
         self._store_documents(fresh)
-        self._notify(touched, allocations)
+        self._notify(paid)
         r = self.result
         r.warnings = self.warning_count
         if self.warning_count > MAX_WARNING_EVENTS:
@@ -326,10 +328,20 @@ class _Import:
     def _check_keys(self, doc: Document) -> None:
         for party in (doc.payer, doc.recipient):
             if party.account and party.bik:
-                try:
-                    validate_account_against_bik(party.account, party.bik)
-                except ValidationError as exc:
-                    self.warn(f"№ {doc.number}: {party.name}: {' '.join(exc.messages)}", line=doc.line)
+                problem = self._key_problem(party.account, party.bik)
+                if problem:
+                    self.warn(f"№ {doc.number}: {party.name}: {problem}", line=doc.line)
+
+    def _key_problem(self, account: str, bik: str) -> str:
+        """Why the account fails its control key against the БИК ("" when it passes); the same accounts
+        recur in every document of a statement, so each pair is checked once."""
+        if (account, bik) not in self.key_problems:
+            try:
+                validate_account_against_bik(account, bik)
+                self.key_problems[(account, bik)] = ""
+            except ValidationError as exc:
+                self.key_problems[(account, bik)] = " ".join(exc.messages)
+        return self.key_problems[(account, bik)]
 
     def _reconcile(self, entries: list[_Entry]) -> None:
         sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
@@ -463,8 +475,14 @@ class _Import:
                 self.result.queued += 1
         return touched
 
+    _PAYMENT_COLUMNS = (
+        "organisation_id", "bank_account_id", "counterparty_id", "direction", "source", "date", "number", "amount",
+        "currency_id", "purpose", "payer_name", "payer_inn", "payer_kpp", "payer_account", "allocated_amount",
+        "created_by_id", "created_at", "updated_at",
+    )  # fmt: skip
+
     def _create_payments(self, entries: list[_Entry]) -> None:
-        payments = []
+        rows = []
         for entry in entries:
             doc = entry.document
             organisation, bank_account = self.accounts[entry.account]
@@ -474,62 +492,76 @@ class _Import:
             else:
                 counterparty_id = next(iter(entry.payers)) if len(entry.payers) == 1 else None
             incoming = entry.direction == PaymentDirection.INCOMING
-            payment = Payment(
-                organisation=organisation,
-                bank_account=bank_account,
-                counterparty_id=counterparty_id,
-                direction=entry.direction,
-                source=PaymentSource.BANK,
-                date=(doc.received if incoming else doc.debited) or doc.date,
-                number=doc.number[:30],
-                amount=doc.amount,
-                currency_id=self._currency(entry.account),
-                purpose=doc.purpose,
-                payer_name=doc.payer.name[:500],
-                payer_inn=doc.payer.inn[:12],
-                payer_kpp=doc.payer.kpp[:9],
-                payer_account=doc.payer.account[:20],
-                allocated_amount=decision.allocated if decision is not None else Decimal("0.00"),
-                created_by=self.user,
+            rows.append(
+                (
+                    organisation.pk,
+                    bank_account.pk if bank_account is not None else None,
+                    counterparty_id,
+                    entry.direction,
+                    PaymentSource.BANK,
+                    (doc.received if incoming else doc.debited) or doc.date,
+                    doc.number[:30],
+                    doc.amount,
+                    self._currency(entry.account),
+                    doc.purpose,
+                    doc.payer.name[:500],
+                    doc.payer.inn[:12],
+                    doc.payer.kpp[:9],
+                    doc.payer.account[:20],
+                    decision.allocated if decision is not None else Decimal("0.00"),
+                    self.user_id,
+                    self.now,
+                    self.now,
+                )
             )
-            entry.payment = payment
-            payments.append(payment)
-        insert_objects(Payment, payments)
-        _history(Payment, payments, self.user, created=True)
-        self.result.payments = [p.pk for p in payments]
+        ids = insert_returning_ids(Payment, self._PAYMENT_COLUMNS, rows)
+        for entry, pk in zip(entries, ids, strict=True):
+            entry.payment_id = pk
+        copy_to_history(Payment, ids, history_type="+", user_id=self.user_id, when=self.now)
+        self.result.payments = ids
 
-    def _allocate(self, entries: list[_Entry]) -> dict[int, list[tuple[Payment, Decimal]]]:
-        allocations: list[PaymentAllocation] = []
-        by_invoice: dict[int, list[tuple[Payment, Decimal]]] = defaultdict(list)
+    def _allocate(self, entries: list[_Entry]) -> dict[int, Decimal]:
+        """The allocations of the matched payments; returns the money each invoice received."""
+        rows = []
+        received: dict[int, Decimal] = defaultdict(Decimal)
         for entry in entries:
-            assert entry.payment is not None and entry.decision is not None
+            assert entry.payment_id is not None and entry.decision is not None
             for invoice, amount in entry.decision.allocations:
-                allocations.append(PaymentAllocation(payment=entry.payment, invoice_id=invoice.id, amount=amount))
-                by_invoice[invoice.id].append((entry.payment, amount))
-        insert_objects(PaymentAllocation, allocations)
-        return by_invoice
+                rows.append((entry.payment_id, invoice.id, amount, self.now))
+                received[invoice.id] += amount
+        insert_rows(PaymentAllocation, ["payment_id", "invoice_id", "amount", "created_at"], rows)
+        return received
 
-    def _update_invoices(
-        self, touched: dict[int, OpenInvoice], allocations: dict[int, list[tuple[Payment, Decimal]]]
-    ) -> None:
+    def _update_invoices(self, touched: dict[int, OpenInvoice], received: dict[int, Decimal]) -> list[_PaidInvoice]:
+        """Invoices take the money and the status it gives them; locked first, so a payment recorded by
+        someone else since they were read refuses the import instead of being overwritten."""
         if not touched:
-            return
-        now = timezone.now()
-        invoices: list[Invoice] = []
+            return []
+        paid: list[_PaidInvoice] = []
         for part in chunks(sorted(touched)):
-            invoices.extend(Invoice.objects.select_for_update().filter(pk__in=part))
-        for invoice in invoices:
-            added = sum((amount for _p, amount in allocations[invoice.pk]), Decimal("0.00"))
-            if invoice.paid_amount + added != touched[invoice.pk].paid:
-                raise Refused(0, f"invoice № {invoice.number} was paid by someone else during the import; import again")
-            invoice.paid_amount += added
-            invoice.status = InvoiceStatus.PAID if invoice.paid_amount >= invoice.total else InvoiceStatus.PARTLY_PAID
-            invoice.updated_at = now
+            rows = (
+                Invoice.objects.select_for_update()
+                .filter(pk__in=part)
+                .values_list("pk", "number", "owner_id", "total", "paid_amount")
+            )
+            for pk, number, owner_id, total, paid_amount in rows:
+                if paid_amount + received[pk] != touched[pk].paid:
+                    raise Refused(0, f"invoice № {number} was paid by someone else during the import; import again")
+                paid_amount += received[pk]
+                status = InvoiceStatus.PAID if paid_amount >= total else InvoiceStatus.PARTLY_PAID
+                paid.append(_PaidInvoice(pk, number, owner_id, total, paid_amount, status, received[pk]))
         update_rows(
-            Invoice, ["paid_amount", "status", "updated_at"], [(i.pk, i.paid_amount, i.status, now) for i in invoices]
+            Invoice,
+            ["paid_amount", "status", "updated_at"],
+            [(i.pk, i.paid_amount, i.status, self.now) for i in paid],
         )
-        _history(Invoice, invoices, self.user, created=False)
-        self.invoices = {i.pk: i for i in invoices}
+        copy_to_history(Invoice, [i.pk for i in paid], history_type="~", user_id=self.user_id, when=self.now)
+        return paid
+
+    _DOCUMENT_COLUMNS = (
+        "run_id", "organisation_id", "account", "direction", "kind", "number", "date", "amount", "counterparty_inn",
+        "party", "purpose", "fields", "payment_id", "status", "reason", "candidates", "created_at",
+    )  # fmt: skip
 
     def _store_documents(self, entries: list[_Entry]) -> None:
         rows = []
@@ -548,73 +580,79 @@ class _Import:
                 }.get(decision.outcome, BankDocumentStatus.QUEUED)
                 reason = decision.reason
             rows.append(
-                BankDocument(
-                    run=self.run,
-                    organisation=self.accounts[entry.account][0],
-                    account=entry.account,
-                    direction=entry.direction,
-                    kind=doc.kind[:100],
-                    number=doc.number[:64],
-                    date=doc.date,
-                    amount=doc.amount,
-                    counterparty_inn=entry.other.inn[:12],
-                    party=entry.other.requisites,
-                    purpose=doc.purpose,
-                    fields={k: v for k, v in doc.fields.items() if v},
-                    payment=entry.payment,
-                    status=status,
-                    reason=reason,
-                    candidates=decision.candidates if decision is not None else [],
+                (
+                    self.run.pk,
+                    self.accounts[entry.account][0].pk,
+                    entry.account,
+                    entry.direction,
+                    doc.kind[:100],
+                    doc.number[:64],
+                    doc.date,
+                    doc.amount,
+                    entry.other.inn[:12],
+                    entry.other.requisites,
+                    doc.purpose,
+                    {k: v for k, v in doc.fields.items() if v},
+                    entry.payment_id,
+                    status,
+                    reason,
+                    decision.candidates if decision is not None else [],
+                    self.now,
                 )
             )
-        insert_objects(BankDocument, rows)
+        insert_rows(BankDocument, self._DOCUMENT_COLUMNS, rows)
 
-    def _notify(self, touched: dict[int, OpenInvoice], allocations: dict[int, list[tuple[Payment, Decimal]]]) -> None:
+    def _notify(self, paid: list[_PaidInvoice]) -> None:
         """One notification per invoice; a manager with many invoices paid by one statement gets one summary."""
-        by_owner: dict[int, list[Invoice]] = defaultdict(list)
-        for pk in sorted(touched):
-            by_owner[self.invoices[pk].owner_id].append(self.invoices[pk])
+        by_owner: dict[int, list[_PaidInvoice]] = defaultdict(list)
+        for invoice in sorted(paid, key=lambda i: i.pk):
+            by_owner[invoice.owner_id].append(invoice)
         notifications = []
         for owner_id, invoices in by_owner.items():
             if len(invoices) <= SUMMARY_AFTER:
                 notifications += [
-                    payment_notification(i, sum((a for _p, a in allocations[i.pk]), Decimal("0.00"))) for i in invoices
+                    Notification(user_id=owner_id, text=notification_text(i, i.received), url=f"/invoices/{i.pk}/")
+                    for i in invoices
                 ]
                 continue
-            paid = sum(1 for i in invoices if i.status == InvoiceStatus.PAID)
+            count_paid = sum(1 for i in invoices if i.status == InvoiceStatus.PAID)
             text = _("Bank statement: %(count)s of your invoices received money, %(paid)s of them are paid in full.")
             notifications.append(
-                Notification(user_id=owner_id, text=text % {"count": len(invoices), "paid": paid}, url="/invoices/")
+                Notification(
+                    user_id=owner_id, text=text % {"count": len(invoices), "paid": count_paid}, url="/invoices/"
+                )
             )
-        insert_objects(Notification, notifications)
+        Notification.objects.bulk_create(notifications, batch_size=BATCH)
 
 
-def _history(model: Any, objects: list[Any], user: Any, *, created: bool) -> None:
-    """simple_history's rows for objects written in bulk ("+" created, "~" changed), also by COPY."""
-    if not objects:
-        return
-    history = model.history.model
-    now = timezone.now()
-    skip = {"updated_at"}
-    fields = [f.attname for f in model._meta.concrete_fields if f.name not in skip]
-    rows = [
-        history(
-            **{name: getattr(obj, name) for name in fields},
-            history_date=now,
-            history_type="+" if created else "~",
-            history_user_id=getattr(user, "pk", None),
-            history_change_reason=None,
-        )
-        for obj in objects
-    ]
-    insert_objects(history, rows)
+@dataclass
+class _PaidInvoice:
+    """An invoice that received money from this statement, as the notifications need it."""
+
+    pk: int
+    number: str
+    owner_id: int
+    total: Decimal
+    paid_amount: Decimal
+    status: str
+    received: Decimal
+
+    @property
+    def open_amount(self) -> Decimal:
+        return max(self.total - self.paid_amount, Decimal("0.00"))
 
 
-def payment_notification(invoice: Invoice, amount: Decimal) -> Notification:
-    """The manager's notice that money came for his invoice."""
+def notification_text(invoice: Invoice | _PaidInvoice, amount: Decimal) -> str:
     if invoice.status == InvoiceStatus.PAID:
         text = _("Invoice № %(number)s is paid: %(amount)s received.")
     else:
         text = _("Invoice № %(number)s is partly paid: %(amount)s received, %(open)s still open.")
     values = {"number": invoice.number, "amount": amount, "open": invoice.open_amount}
-    return Notification(user_id=invoice.owner_id, text=(text % values)[:500], url=f"/invoices/{invoice.pk}/")
+    return (text % values)[:500]
+
+
+def payment_notification(invoice: Invoice, amount: Decimal) -> Notification:
+    """The manager's notice that money came for his invoice."""
+    return Notification(
+        user_id=invoice.owner_id, text=notification_text(invoice, amount), url=f"/invoices/{invoice.pk}/"
+    )

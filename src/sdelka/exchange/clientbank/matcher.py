@@ -62,6 +62,8 @@ class InvoiceRef:
 
 def number_key(number: str) -> tuple[str, str]:
     """(numeric tail without leading zeros, letters) of a document number: «БП-000123» → ("123", "бп")."""
+    if number.isascii() and number.isdigit():  # most numbers are plain digits: no regex
+        return number.lstrip("0") or "0", ""
     text = number.lower().replace("ё", "е").translate(_LOOKALIKES)
     runs = re.findall(r"\d+", text)
     key = (runs[-1].lstrip("0") or "0") if runs else ""

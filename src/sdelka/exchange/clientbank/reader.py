@@ -29,7 +29,12 @@ KNOWN_VERSIONS = ("1.01", "1.02", "1.03")
 
 CP866_SIGNATURE = "Кодировка=".encode("cp866")
 UTF8_CYRILLIC_RUN = re.compile(rb"(?:[\xd0\xd1][\x80-\xbf]){2,}")
+# The same test for a whole file without a regex scan: lead bytes become "L", continuation bytes "C".
+_UTF8_CLASSES = bytes(
+    ord("L") if b in (0xD0, 0xD1) else ord("C") if 0x80 <= b <= 0xBF else ord(".") for b in range(256)
+)
 _DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_LEADING_INN = re.compile(r"^(?:ИНН\s*)?\d{10,12}\s*[,;]?\s*")
 _AMOUNT = re.compile(r"^\d{1,16}(?:[.,]\d{1,2})?$")
 
 DOCUMENT_REQUIRED = ("Номер", "Дата", "Сумма")
@@ -140,7 +145,7 @@ def decode(data: bytes) -> tuple[str, list[str], list[tuple[int, str]]]:
     encoding, body = _detect(data)
     warnings: list[tuple[int, str]] = []
     raw_lines = body.split(b"\n")
-    if encoding != "utf-8" and UTF8_CYRILLIC_RUN.search(body):
+    if encoding != "utf-8" and b"LCLC" in body.translate(_UTF8_CLASSES):
         lines = []
         for number, raw in enumerate(raw_lines, start=1):
             text = raw.decode(encoding, errors="replace")
@@ -160,7 +165,13 @@ def decode(data: bytes) -> tuple[str, list[str], list[tuple[int, str]]]:
 
 
 def parse_date(value: str, line: int, key: str) -> date:
-    match = _DATE.match(value.strip())
+    text = value.strip()
+    if len(text) == 10 and text[2] == text[5] == "." and (text[:2] + text[3:5] + text[6:]).isdigit():
+        try:  # the usual ДД.ММ.ГГГГ without the regex: a statement has two or three dates per document
+            return date(int(text[6:]), int(text[3:5]), int(text[:2]))
+        except ValueError:
+            pass  # an impossible date or a malformed year: the general path says which
+    match = _DATE.match(text)
     if not match:
         raise StatementError(line, f"{key}={value!r} is not a date (expected ДД.ММ.ГГГГ)")
     day, month, year = (int(part) for part in match.groups())
@@ -203,7 +214,8 @@ def _optional_amount(section: _Section, key: str) -> Decimal | None:
 
 
 def _account(value: str) -> str:
-    return re.sub(r"\s", "", value or "")
+    value = value or ""
+    return value if value.isdigit() else "".join(value.split())
 
 
 def _party(fields: dict[str, str], side: str) -> Party:
@@ -212,7 +224,7 @@ def _party(fields: dict[str, str], side: str) -> Party:
     if not name:
         # `Плательщик=7702070139, ООО "Ромашка"` or `ИНН 7702070139 ООО "Ромашка"`: drop the leading ИНН.
         full = (get(side) or "").strip()
-        name = re.sub(r"^(?:ИНН\s*)?\d{10,12}\s*[,;]?\s*", "", full)
+        name = _LEADING_INN.sub("", full)
     inn = (get(f"{side}ИНН") or "").strip()
     return Party(
         name=name,
@@ -231,7 +243,7 @@ def _purpose(fields: dict[str, str]) -> str:
         text = " ".join(
             part.strip() for part in (fields.get(f"НазначениеПлатежа{i}") or "" for i in range(1, 7)) if part.strip()
         )
-    return re.sub(r"\s+", " ", text)
+    return " ".join(text.split())
 
 
 def _document(section: _Section) -> Document:
@@ -302,6 +314,14 @@ def read_statement(data: bytes) -> Statement:
     section: _Section | None = None
     ended_at = 0
     for number, raw in enumerate(lines[1:], start=2):
+        if section is not None:  # the common line, Ключ=Значение inside a section, first
+            key, sep, value = raw.partition("=")
+            if sep:
+                key = key.strip()
+                if key and key != DOCUMENT_SECTION:
+                    section.fields[key] = value.strip()
+                    section.lines[key] = number
+                    continue
         line = raw.strip()
         if not line:
             continue

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from sdelka.activities.models import Notification
 from sdelka.activities.selectors import timeline
+from sdelka.exchange import bulk
 from sdelka.exchange.clientbank.importer import import_statement
 from sdelka.exchange.models import BankDocument, BankDocumentStatus, EventLevel, ExchangeRun, RunStatus
 from sdelka.parties.models import Counterparty
@@ -161,6 +162,36 @@ def test_by_number_and_date_pays_the_invoice_notifies_and_shows_on_the_timeline(
     assert "123" in note.text and note.url == f"/invoices/{inv.pk}/"
     refs = {item.ref for item in timeline(user=staff.manager, counterparty_id=client_cp.pk)}
     assert {f"payment:{payment.pk}", f"allocation:{payment.allocations.get().pk}"} <= refs
+
+
+def test_a_large_statement_keeps_history_documents_and_notifications(staff, org_account, client_cp):
+    """Above the bulk threshold rows go by COPY on PostgreSQL and history is copied inside the database: every
+    payment and invoice still gets its simple_history record by the importing user, and the documents keep
+    every field as read."""
+    count = bulk.COPY_THRESHOLD + 5
+    invoices = [invoice(org_account, client_cp, sequence=n, total="100.00") for n in range(1, count + 1)]
+    docs = [
+        document(
+            number=str(n), amount="100.00" if n % 2 else "40.00", purpose=f"Оплата по счету № {n}", extra={"Х": "y"}
+        )
+        for n in range(1, count + 1)
+    ]
+    result = run_import(staff, *docs)
+    assert (result.matched, len(result.payments)) == (count, count)
+    payments = Payment.objects.filter(pk__in=result.payments)
+    created = Payment.history.filter(id__in=result.payments, history_type="+", history_user=staff.accountant)
+    assert created.count() == count and payments.count() == count
+    assert set(created.values_list("amount", flat=True)) == {D("100.00"), D("40.00")}
+    changed = Invoice.history.filter(id__in=[i.pk for i in invoices], history_type="~", history_user=staff.accountant)
+    assert sorted(changed.values_list("status", flat=True)) == sorted(
+        InvoiceStatus.PAID if n % 2 else InvoiceStatus.PARTLY_PAID for n in range(1, count + 1)
+    )
+    assert Invoice.objects.filter(status=InvoiceStatus.PARTLY_PAID, paid_amount=D("40.00")).count() == count // 2
+    assert PaymentAllocation.objects.filter(payment__in=payments).count() == count
+    assert all(d.fields["Х"] == "y" and d.payment_id for d in BankDocument.objects.all())
+    # one summary instead of a notification per invoice
+    note = Notification.objects.get(user=staff.manager)
+    assert str(count) in note.text and note.url == "/invoices/"
 
 
 @pytest.mark.parametrize(
