@@ -18,6 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from sdelka.accounts.admin_mixins import VisibleAdminMixin
 
 from . import services
+from .facsimile import FACSIMILE_FIELDS, data_uri
 from .models import (
     Deal,
     Invoice,
@@ -113,10 +114,26 @@ def errors_to_form(exc: ValidationError, form: forms.BaseForm) -> None:
 # --- Organisations --------------------------------------------------------------------------------
 
 
+class FacsimileInput(forms.ClearableFileInput):
+    """A facsimile upload showing the stored picture itself (embedded: facsimiles are never served by URL)
+    and offering only PNG and JPEG files in the browser's file dialog."""
+
+    template_name = "sales/widgets/facsimile_input.html"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"accept": "image/png,image/jpeg", **(attrs or {})})
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["preview"] = data_uri(value) if self.is_initial(value) else ""
+        return context
+
+
 class OrganisationForm(forms.ModelForm):
     class Meta:
         model = Organisation
         fields = services.ORGANISATION_FIELDS
+        widgets = dict.fromkeys(FACSIMILE_FIELDS, FacsimileInput)
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]

@@ -14,7 +14,7 @@ import django_filters
 from django.db.models import F, QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import filters, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -43,7 +43,7 @@ from .models import (
     PaymentDirection,
     Stage,
 )
-from .printing.views import pdf_response
+from .printing.views import pdf_response, wants_facsimile
 
 
 class StableOrderingFilter(filters.OrderingFilter):
@@ -349,6 +349,9 @@ class InvoiceFilter(django_filters.FilterSet):
 class InvoiceSendSerializer(serializers.Serializer):
     to = serializers.ListField(child=serializers.EmailField(), required=False, allow_empty=True)
     message = serializers.CharField(required=False, allow_blank=True, default="")
+    facsimile = serializers.BooleanField(
+        required=False, default=False, help_text="Print the organisation's facsimile signatures and stamp."
+    )
 
 
 class InvoiceViewSet(CreateUpdateViewSet):
@@ -372,11 +375,19 @@ class InvoiceViewSet(CreateUpdateViewSet):
         invoice = call_service(services.cancel_invoice, user=request.user, invoice=self.get_object())
         return Response(InvoiceSerializer(self.reread(invoice.pk), context=self.get_serializer_context()).data)
 
-    @extend_schema(request=None, responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "facsimile", bool, description="With the organisation's facsimile signatures and stamp (1)."
+            )
+        ],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The printed invoice («Счет на оплату») as a PDF file."""
-        return pdf_response(self.get_object())
+        return pdf_response(self.get_object(), facsimile=wants_facsimile(request.query_params))
 
     @extend_schema(request=InvoiceSendSerializer, responses=InvoiceSerializer)
     @action(detail=True, methods=["post"])

@@ -109,10 +109,16 @@ class SentInvoice:
 
 
 def send_invoice(
-    *, user: Any, invoice: Invoice | int, to: str | Sequence[str] | None = None, message: str = ""
+    *,
+    user: Any,
+    invoice: Invoice | int,
+    to: str | Sequence[str] | None = None,
+    message: str = "",
+    facsimile: bool = False,
 ) -> SentInvoice:
-    """E-mail the invoice's PDF to `to` (or the client's address on file); the invoice becomes sent and
-    the sending is noted in the counterparty's timeline."""
+    """E-mail the invoice's PDF (with the organisation's facsimile signatures and stamp when asked) to `to`
+    (or the client's address on file); the invoice becomes sent and the sending is noted in the
+    counterparty's timeline."""
     pk = invoice.pk if isinstance(invoice, Invoice) else invoice
     found = selectors.invoice_list(user=user).filter(pk=pk).first()
     if found is None:
@@ -122,7 +128,7 @@ def send_invoice(
     if found.status not in services.SENDABLE_STATUSES:
         raise ValidationError({"status": _("Only an issued invoice can be sent to the client.")}, code="not_issued")
     recipients = _validated_recipients(found, to)
-    pdf = render_pdf(found)  # before any lock: rendering takes a moment
+    pdf = render_pdf(found, facsimile=facsimile)  # before any lock: rendering takes a moment
 
     email = EmailMessage(
         subject=_subject(found),

@@ -15,6 +15,13 @@ from sdelka.core.models import TimeStampedModel
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.parties.models import BankAccountBase
 
+from .facsimile import FacsimilePath, validate_facsimile
+
+FACSIMILE_HELP = _(
+    "PNG or JPEG up to 1 MB, best on a transparent or white background; printed over the signature lines "
+    "when an invoice is printed with facsimile."
+)
+
 MONEY: dict[str, Any] = {"max_digits": 18, "decimal_places": 2}
 QUANTITY: dict[str, Any] = {"max_digits": 15, "decimal_places": 3}
 
@@ -39,6 +46,30 @@ class Organisation(TimeStampedModel):
     vat_mode = models.CharField(_("default VAT mode"), max_length=10, choices=VatMode.choices, default=VatMode.INCLUDED)
     invoice_prefix = models.CharField(_("invoice number prefix"), max_length=10, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    director_signature = models.FileField(
+        _("director's signature (facsimile)"),
+        upload_to=FacsimilePath("director"),
+        max_length=200,
+        blank=True,
+        validators=[validate_facsimile],
+        help_text=FACSIMILE_HELP,
+    )
+    accountant_signature = models.FileField(
+        _("chief accountant's signature (facsimile)"),
+        upload_to=FacsimilePath("accountant"),
+        max_length=200,
+        blank=True,
+        validators=[validate_facsimile],
+        help_text=FACSIMILE_HELP,
+    )
+    stamp = models.FileField(
+        _("stamp"),
+        upload_to=FacsimilePath("stamp"),
+        max_length=200,
+        blank=True,
+        validators=[validate_facsimile],
+        help_text=FACSIMILE_HELP,
+    )
 
     class Meta:
         verbose_name = _("organisation")
@@ -47,6 +78,10 @@ class Organisation(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_facsimile(self) -> bool:
+        return bool(self.director_signature or self.accountant_signature or self.stamp)
 
 
 class OrganisationBankAccount(BankAccountBase):

@@ -92,7 +92,10 @@ def _attach_pdf(message: EmailMessage, invoice: Invoice) -> None:
     except ImportError:  # pragma: no cover - printing is part of the product; kept optional for slim installs
         return
     try:
-        message.attach(pdf_filename(invoice), render_pdf(invoice), "application/pdf")
+        # The client receives the invoice as it is normally sent: signed and stamped when the organisation
+        # has facsimiles.
+        pdf = render_pdf(invoice, facsimile=invoice.organisation.has_facsimile)
+        message.attach(pdf_filename(invoice), pdf, "application/pdf")
     except Exception:
         logger.exception("Could not render the PDF of invoice %s for its reminder", invoice.pk)
 

@@ -40,6 +40,7 @@ from sdelka.core.requisites import (
 from sdelka.core.vat import VatMode, VatRate, line_amounts, money
 from sdelka.parties.models import ContactPerson, Counterparty
 
+from .facsimile import FACSIMILE_FIELDS
 from .models import (
     Deal,
     Invoice,
@@ -107,6 +108,7 @@ ORGANISATION_FIELDS = (
     "vat_mode",
     "invoice_prefix",
     "is_active",
+    *FACSIMILE_FIELDS,
 )
 
 
@@ -147,13 +149,35 @@ def save_organisation(*, user: Any, organisation: Organisation | None = None, **
     if unknown:
         raise TypeError(f"unknown organisation fields: {sorted(unknown)}")
     organisation = organisation or Organisation()
+    stored = _stored_facsimiles(organisation)
     for name, value in fields.items():
+        if name in FACSIMILE_FIELDS:
+            # a new upload, the stored file, or False/"" to remove it (a form's "clear" box)
+            setattr(organisation, name, value or "")
+            continue
         if name in {"inn", "kpp", "ogrn", "okpo"}:
             value = digits_only(value).upper()
         setattr(organisation, name, value)
     _validate_organisation(organisation)
     _by_user(organisation, user).save()
+    replaced = [old for name, old in stored.items() if old and old != getattr(organisation, name).name]
+    if replaced:
+        transaction.on_commit(lambda: _delete_files(replaced))
     return organisation
+
+
+def _delete_files(names: Sequence[str]) -> None:
+    storage = Organisation._meta.get_field("stamp").storage
+    for name in names:
+        storage.delete(name)
+
+
+def _stored_facsimiles(organisation: Organisation) -> dict[str, str]:
+    """The file names of the organisation's facsimiles as stored, to delete the ones an update replaces."""
+    if organisation.pk is None:
+        return {}
+    row = Organisation.objects.filter(pk=organisation.pk).values(*FACSIMILE_FIELDS).first()
+    return {name: str(value or "") for name, value in (row or {}).items()}
 
 
 def validate_bank_account(

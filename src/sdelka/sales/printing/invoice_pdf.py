@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 
 from sdelka.core.vat import VatMode, VatRate
 
+from ..facsimile import data_uri
 from ..models import Invoice, InvoiceLine, Organisation, OrganisationBankAccount
 from . import qr
 from .words import amount_in_words, currency_forms, date_in_words, format_money, format_quantity
@@ -75,6 +76,8 @@ class VatTotal:
 class Signature:
     title: str
     name: str
+    image: str = field(default="", repr=False)
+    """A data: URI of the signature's facsimile, empty when printed without it."""
 
 
 @dataclass
@@ -103,6 +106,8 @@ class InvoiceDocument:
     qr_payload: str = ""
     qr_image: str = field(default="", repr=False)
     """A data: URI of the QR code's SVG, empty when the invoice gets no QR."""
+    stamp: str = field(default="", repr=False)
+    """A data: URI of the organisation's stamp, empty when printed without facsimile."""
 
 
 def print_number(invoice: Invoice) -> str:
@@ -177,10 +182,18 @@ def qr_payload(invoice: Invoice, bank: OrganisationBankAccount, breakdown: Seque
     )
 
 
-def _signatures(organisation: Organisation) -> list[Signature]:
+def _signatures(organisation: Organisation, facsimile: bool) -> list[Signature]:
+    def image(file: Any) -> str:
+        return data_uri(file) if facsimile else ""
+
+    director = Signature(
+        "Предприниматель" if organisation.is_entrepreneur else "Руководитель",
+        organisation.director_name,
+        image(organisation.director_signature),
+    )
     if organisation.is_entrepreneur:
-        return [Signature("Предприниматель", organisation.director_name)]
-    return [Signature("Руководитель", organisation.director_name), Signature("Бухгалтер", organisation.accountant_name)]
+        return [director]
+    return [director, Signature("Бухгалтер", organisation.accountant_name, image(organisation.accountant_signature))]
 
 
 def _party(entity: Any, phone: str = "") -> Party:
@@ -189,8 +202,9 @@ def _party(entity: Any, phone: str = "") -> Party:
     return Party(name=entity.full_name or entity.name, inn=entity.inn, kpp=entity.kpp, address=address, phone=phone)
 
 
-def invoice_document(invoice: Invoice) -> InvoiceDocument:
-    """Everything the printed invoice shows, computed from the invoice and its stored lines."""
+def invoice_document(invoice: Invoice, *, facsimile: bool = False) -> InvoiceDocument:
+    """Everything the printed invoice shows, computed from the invoice and its stored lines; with
+    `facsimile`, the organisation's signature and stamp images too (those it has)."""
     organisation, counterparty = invoice.organisation, invoice.counterparty
     lines = list(invoice.lines.all())
     rates = {line.vat_rate for line in lines}
@@ -235,7 +249,8 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         total_in_words=amount_in_words(invoice.total, unit=unit, subunit=subunit),
         due_line=f"Оплатить не позднее {invoice.due_date:%d.%m.%Y}" if invoice.due_date else "",
         comment=invoice.comment,
-        signatures=_signatures(organisation),
+        signatures=_signatures(organisation, facsimile),
+        stamp=data_uri(organisation.stamp) if facsimile else "",
     )
     # The ГОСТ Р 56042 QR pays roubles to a Russian account: only rouble invoices carry it.
     if bank is not None and invoice.currency_id == RUB:
@@ -250,22 +265,31 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 
 
 def render_html(
-    invoice: Invoice, *, pdf: bool = False, extra: dict[str, Any] | None = None, request: HttpRequest | None = None
+    invoice: Invoice,
+    *,
+    pdf: bool = False,
+    facsimile: bool = False,
+    extra: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
 ) -> str:
     """The form as HTML: for the screen (with the `request` and `extra` context of its toolbar) or for
     WeasyPrint."""
-    context = {"doc": invoice_document(invoice), "invoice": invoice, "pdf": pdf, **(extra or {})}
+    document = invoice_document(invoice, facsimile=facsimile)
+    context = {"doc": document, "invoice": invoice, "pdf": pdf, "facsimile": facsimile, **(extra or {})}
     return render_to_string(TEMPLATE, context, request=request)
 
 
-def render_pdf(invoice: Invoice) -> bytes:
-    """The PDF of the form; fonts are embedded (subsets) by WeasyPrint."""
+def render_pdf(invoice: Invoice, *, facsimile: bool = False) -> bytes:
+    """The PDF of the form, with the organisation's facsimile images or without; fonts are embedded
+    (subsets) by WeasyPrint."""
     from weasyprint import CSS, HTML  # heavy import, only where a PDF is made
 
     stylesheet = finders.find(STYLESHEET)
     if not isinstance(stylesheet, str):
         raise RuntimeError(f"static file {STYLESHEET} not found")
-    pdf = HTML(string=render_html(invoice, pdf=True)).write_pdf(stylesheets=[CSS(filename=stylesheet)])
+    pdf = HTML(string=render_html(invoice, pdf=True, facsimile=facsimile)).write_pdf(
+        stylesheets=[CSS(filename=stylesheet)]
+    )
     assert pdf is not None
     return bytes(pdf)
 
