@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
@@ -77,7 +80,14 @@ def basic_credentials(request: HttpRequest) -> Credentials | None:
 
 
 def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "")[:45]
+    """The address of the 1C computer (for the lockout, and to tell one 1C from another): REMOTE_ADDR, or
+    behind the trusted reverse proxy (SDELKA_BEHIND_PROXY) the address it appended to X-Forwarded-For."""
+    address = str(request.META.get("REMOTE_ADDR") or "")
+    if settings.USE_X_FORWARDED_HOST:
+        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR") or "").rsplit(",", 1)[-1].strip()
+        with contextlib.suppress(ValueError):
+            address = str(ipaddress.ip_address(forwarded))
+    return address[:45]
 
 
 def _lock_message(until: datetime) -> str:

@@ -805,3 +805,21 @@ def test_a_failing_query_answers_protocol_text(onec: OneCEmulator, shop: dict[st
     assert query.content_type.startswith("text/plain")
     assert query.raw.startswith(b"failure\n") and b"<html" not in query.raw.lower()
     assert any("mode=query" in message for message in errors())
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_1c_computers_are_told_apart_by_x_forwarded_for(
+    onec: OneCEmulator, shop: dict[str, Any], settings: Any
+) -> None:
+    settings.USE_X_FORWARDED_HOST = True  # SDELKA_BEHIND_PROXY
+    make_invoice(shop)
+    first = emulator(Client(HTTP_X_FORWARDED_FOR="10.1.1.1, 10.0.0.5"), onec.login, onec.password)
+    start_query(first)
+    # Through the same proxy (same REMOTE_ADDR), but another 1C computer: it waits.
+    other = emulator(Client(HTTP_X_FORWARDED_FOR="10.0.0.6"), onec.login, onec.password)
+    other.checkauth()
+    assert other.init().status == "failure"
+    # The same computer again: it takes over at once.
+    again = emulator(Client(HTTP_X_FORWARDED_FOR="10.0.0.5"), onec.login, onec.password)
+    assert again.sale_exchange().complete is not None
+    assert set(ExchangeSession.objects.values_list("ip", flat=True)) == {"10.0.0.5", "10.0.0.6"}
