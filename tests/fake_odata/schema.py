@@ -93,6 +93,20 @@ _BANK_ACCOUNTS = Type(
         ("Банк_Key", "Edm.Guid"),
     ]
 )
+_BANKS = Type([*_CATALOG, ("КоррСчет", "Edm.String"), ("Город", "Edm.String")])
+_UT_BANK_ACCOUNTS = Type([*_CATALOG, ("Owner_Key", "Edm.Guid"), ("НомерСчета", "Edm.String"), ("Банк_Key", "Edm.Guid")])
+_CONTACTS = Type(
+    [
+        *_CATALOG,
+        ("ОбъектВладелец", "Edm.String"),
+        ("ОбъектВладелец_Type", "Edm.String"),
+        ("Фамилия", "Edm.String"),
+        ("Имя", "Edm.String"),
+        ("Отчество", "Edm.String"),
+        ("ДолжностьПоВизитке", "Edm.String"),
+        ("ДатаРождения", "Edm.DateTime"),
+    ]
+)
 _ORGANISATIONS = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String"), ("ИНН", "Edm.String"), ("КПП", "Edm.String")])
 _CURRENCIES = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String")])
 _VAT_RATES = Type([*_CATALOG, ("Ставка", "Edm.Double")])
@@ -246,6 +260,8 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
         "Catalog_КлассификаторЕдиницИзмерения": _UNITS,
         "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
         "Catalog_БанковскиеСчета": _BANK_ACCOUNTS,
+        "Catalog_Банки": _BANKS,
+        "Catalog_КонтактныеЛица": _CONTACTS,
         "Catalog_Организации": _ORGANISATIONS,
         "Catalog_Валюты": _CURRENCIES,
         "Catalog_ТипыЦенНоменклатуры": _price_kinds(),
@@ -260,6 +276,8 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
         "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
         "Catalog_УпаковкиЕдиницыИзмерения": _UNITS,
         "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Catalog_БанковскиеСчетаКонтрагентов": _UT_BANK_ACCOUNTS,
+        "Catalog_КлассификаторБанков": _BANKS,
         "Catalog_Организации": _ORGANISATIONS,
         "Catalog_Валюты": _CURRENCIES,
         "Catalog_СтавкиНДС": _VAT_RATES,

@@ -139,6 +139,8 @@ class RefKind(models.TextChoices):
     ORDER = "order", _("Order (CommerceML document)")
     PAYMENT = "payment", _("Payment")
     ORGANISATION = "organisation", _("Organisation")
+    BANK_ACCOUNT = "bank_account", _("Counterparty's bank account")
+    CONTACT = "contact", _("Contact person")
 
 
 class ExternalRef(models.Model):

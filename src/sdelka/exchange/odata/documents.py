@@ -104,7 +104,8 @@ class DocumentRule:
     # --- reading ---
 
     def select(self) -> list[str]:
-        names = ["Ref_Key", "DataVersion", "Number", *self.rule.key_fields]
+        label = "Number" if self.rule.entity_set.startswith("Document_") else "Description"
+        names = ["Ref_Key", "DataVersion", label, *self.rule.key_fields]
         for pair in self.header:
             if pair.get("onec"):
                 names.append(pair["onec"])
@@ -217,7 +218,8 @@ class DocumentRule:
         records = [self.read(row) for row in fresh]
         resolved = self.resolve(records)
         for record in records:
-            change = Change("pending", record.external_id, v.text(record.raw.get("Number")) or record.external_id)
+            label = v.text(record.raw.get("Number") or record.raw.get("Description"))
+            change = Change("pending", record.external_id, label or record.external_id)
             self.decide(record, known.get(record.external_id), resolved, change)
 
     def decide(self, record: Record, ref: ExternalRef | None, resolved: dict[tuple[str, str], int],
@@ -537,9 +539,106 @@ def _allocate(rule: DocumentRule, payment: Payment, wanted: dict[int, Decimal]) 
             )
 
 
+# --- a counterparty's bank accounts and contact persons from 1C ---------------------------------------------
+
+_BANK_FIELDS = ("number", "bik", "bank_name", "correspondent_account")
+_CONTACT_FIELDS = ("last_name", "first_name", "middle_name", "position", "birthday", "is_active")
+
+
+def _apply_row(
+    rule: DocumentRule,
+    record: Record,
+    ref: ExternalRef | None,
+    change: Change,
+    *,
+    model: type[models.Model],
+    fields: tuple[str, ...],
+    find: Callable[[dict[str, Any]], models.Model | None],
+    add: Callable[..., models.Model],
+    update: Callable[..., models.Model],
+    delete: Callable[..., None] | None,
+) -> None:
+    """A row of a counterparty (bank account, contact person) through the parties services, which check it
+    like the card does. Linked by the 1C id, else by `find` (an account already typed in Sdelka)."""
+    from sdelka.parties.models import Counterparty
+
+    values = record.values
+    data = {name: values[name] for name in fields if name in values}
+    active = values.get("is_active", True)
+    row = model._default_manager.filter(pk=ref.object_id).first() if ref is not None else None
+    if row is None:
+        row = find(values)
+    if row is None:
+        if not active or not rule.syncer.task.create_allowed:
+            change.action = "unchanged" if not active else "skipped"
+            return
+        change.action, change.diff = "create", {name: (None, value) for name, value in data.items()}
+        if not rule.syncer.dry_run:
+            with transaction.atomic():
+                counterparty = Counterparty.objects.get(pk=values["counterparty_id"])
+                rule.link(record, add(user=rule.user, counterparty=counterparty, data=data), None)
+        return
+    if not active and delete is not None:
+        if ref is None:  # marked for deletion in 1C, typed in Sdelka by hand: left alone, not linked
+            change.action = "unchanged"
+            return
+        change.action, change.diff = "update", {"deleted": (False, True)}
+        if not rule.syncer.dry_run:
+            with transaction.atomic():
+                ExternalRef.objects.filter(pk=ref.pk).delete()
+                delete(row)
+        return
+    diff = {name: (getattr(row, name), value) for name, value in data.items() if getattr(row, name) != value}
+    change.action, change.diff = ("update" if diff else "unchanged"), diff
+    if not rule.syncer.dry_run:
+        with transaction.atomic():
+            if diff:
+                row = update(row, {name: new for name, (_old, new) in diff.items()})
+            rule.link(record, row, ref)
+
+
+def apply_bank_account(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change) -> None:
+    from sdelka.parties import services as parties
+    from sdelka.parties.models import CounterpartyBankAccount
+
+    def find(values: dict[str, Any]) -> Any:
+        return CounterpartyBankAccount.objects.filter(
+            counterparty_id=values["counterparty_id"], number=values.get("number"), bik=values.get("bik")
+        ).first()
+
+    _apply_row(
+        rule, record, ref, change, model=CounterpartyBankAccount, fields=_BANK_FIELDS, find=find,
+        add=parties.add_bank_account,
+        update=lambda row, data: parties.update_bank_account(user=rule.user, bank_account=row, data=data),
+        delete=lambda row: parties.delete_bank_account(user=rule.user, bank_account=row),
+    )  # fmt: skip
+
+
+def apply_contact(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change) -> None:
+    from sdelka.parties import services as parties
+    from sdelka.parties.models import ContactPerson
+
+    def find(values: dict[str, Any]) -> Any:
+        return ContactPerson.objects.filter(
+            counterparty_id=values["counterparty_id"],
+            last_name=values.get("last_name", ""),
+            first_name=values.get("first_name", ""),
+            middle_name=values.get("middle_name", ""),
+        ).first()
+
+    _apply_row(
+        rule, record, ref, change, model=ContactPerson, fields=_CONTACT_FIELDS, find=find,
+        add=parties.add_contact,
+        update=lambda row, data: parties.update_contact(user=rule.user, contact=row, data=data),
+        delete=None,  # a contact marked for deletion in 1C is kept, inactive
+    )  # fmt: skip
+
+
 APPLY: dict[str, Callable[[DocumentRule, Record, ExternalRef | None, Change], None]] = {
     SdelkaEntity.INVOICE: apply_invoice,
     SdelkaEntity.PAYMENT: apply_payment,
+    SdelkaEntity.BANK_ACCOUNT: apply_bank_account,
+    SdelkaEntity.CONTACT: apply_contact,
 }
 
 
@@ -886,4 +985,13 @@ def run_rule(syncer: Syncer, rule: MappingRule, outcome: RuleResult, start: int)
         InvoicePush(syncer, rule, outcome).run()
 
 
-HANDLED = frozenset({SdelkaEntity.PRICE, SdelkaEntity.DEBT, SdelkaEntity.INVOICE, SdelkaEntity.PAYMENT})
+HANDLED = frozenset(
+    {
+        SdelkaEntity.PRICE,
+        SdelkaEntity.DEBT,
+        SdelkaEntity.INVOICE,
+        SdelkaEntity.PAYMENT,
+        SdelkaEntity.BANK_ACCOUNT,
+        SdelkaEntity.CONTACT,
+    }
+)

@@ -97,6 +97,8 @@ _UT_MORE = (
     "InformationRegister_ЦеныНоменклатуры",
     "AccumulationRegister_РасчетыСКлиентами",
     "Catalog_КлючиАналитикиУчетаПоПартнерам",
+    "Catalog_БанковскиеСчетаКонтрагентов",
+    "Catalog_КлассификаторБанков",
 )
 CONFIGURATIONS = (
     Configuration(
@@ -134,6 +136,8 @@ CONFIGURATIONS = (
             "Catalog_ТипыЦенНоменклатуры",
             "InformationRegister_ЦеныНоменклатуры",
             "ChartOfAccounts_Хозрасчетный",
+            "Catalog_Банки",
+            "Catalog_КонтактныеЛица",
         ),
     ),
     Configuration(

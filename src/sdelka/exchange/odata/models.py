@@ -50,6 +50,8 @@ class SdelkaEntity(models.TextChoices):
     INVOICE = "invoice", _("Invoice")
     PAYMENT = "payment", _("Incoming payment")
     DEBT = "debt", _("Counterparty debt")
+    BANK_ACCOUNT = "bank_account", _("Counterparty's bank account")
+    CONTACT = "contact", _("Contact person")
 
 
 class Ownership(models.TextChoices):

@@ -334,6 +334,19 @@ _PRICE_TYPE = [
     _ACTIVE,
 ]
 _CURRENCY = {"set": "Catalog_Валюты", "field": "Code"}
+
+
+def _bank_account(banks: str) -> list[dict[str, Any]]:
+    """An account number and its bank's БИК, name and correspondent account, read from the bank catalogue."""
+    return [
+        {"sdelka": "number", "onec": "НомерСчета"},
+        {"sdelka": "bik", "onec": "Банк_Key", "lookup": {"set": banks, "field": "Code"}},
+        {"sdelka": "bank_name", "onec": "Банк_Key", "lookup": {"set": banks, "field": "Description"}},
+        {"sdelka": "correspondent_account", "onec": "Банк_Key", "lookup": {"set": banks, "field": "КоррСчет"}},
+        _ACTIVE,
+    ]
+
+
 _BP_VAT = {"БезНДС": "none", "НДС0": "0", "НДС10": "10", "НДС20": "20", "НДС22": "22", "НДС5": "5", "НДС7": "7"}
 _UT_VAT = {"Без НДС": "none", "0%": "0", "5%": "5", "7%": "7", "10%": "10", "20%": "20", "22%": "22"}
 # VAT included in the price / sum; an invoice without VAT is written with "included" (its rows have no VAT).
@@ -516,6 +529,32 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base": "bp30",
         "rules": [
             {
+                "name": "БП: банковские счета контрагентов",
+                "entity": SdelkaEntity.BANK_ACCOUNT,
+                "entity_set": "Catalog_БанковскиеСчета",
+                "key_fields": ["Ref_Key"],
+                "filter": "Owner_Type eq 'StandardODATA.Catalog_Контрагенты'",  # not the organisation's own
+                "fields": [
+                    {"sdelka": "counterparty", "onec": "Owner", "type": "Catalog_Контрагенты"},
+                    *_bank_account("Catalog_Банки"),
+                ],
+            },
+            {
+                "name": "БП: контактные лица",
+                "entity": SdelkaEntity.CONTACT,
+                "entity_set": "Catalog_КонтактныеЛица",
+                "key_fields": ["Ref_Key"],
+                "fields": [
+                    {"sdelka": "counterparty", "onec": "ОбъектВладелец", "type": "Catalog_Контрагенты"},
+                    {"sdelka": "last_name", "onec": "Фамилия"},
+                    {"sdelka": "first_name", "onec": "Имя"},
+                    {"sdelka": "middle_name", "onec": "Отчество"},
+                    {"sdelka": "position", "onec": "ДолжностьПоВизитке"},
+                    {"sdelka": "birthday", "onec": "ДатаРождения"},
+                    _ACTIVE,
+                ],
+            },
+            {
                 "name": "БП: счета покупателям",
                 "entity": SdelkaEntity.INVOICE,
                 "entity_set": "Document_СчетНаОплатуПокупателю",
@@ -574,6 +613,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "task": "УТ 11: учёт заказов, оплат и долгов",
         "base": "ut11",
         "rules": [
+            {
+                "name": "УТ: банковские счета контрагентов",
+                "entity": SdelkaEntity.BANK_ACCOUNT,
+                "entity_set": "Catalog_БанковскиеСчетаКонтрагентов",
+                "key_fields": ["Ref_Key"],
+                "fields": [
+                    {"sdelka": "counterparty", "onec": "Owner_Key"},
+                    *_bank_account("Catalog_КлассификаторБанков"),
+                ],
+            },
             {
                 "name": "УТ: заказы клиентов",
                 "entity": SdelkaEntity.INVOICE,

@@ -17,7 +17,7 @@ from sdelka.catalog import models as catalog
 from sdelka.core import requisites
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.exchange.models import RefKind
-from sdelka.parties.models import Counterparty, CounterpartyKind
+from sdelka.parties.models import ContactPerson, Counterparty, CounterpartyBankAccount, CounterpartyKind
 from sdelka.sales.models import Invoice, Organisation, Payment
 
 from .models import CounterpartyDebt, SdelkaEntity
@@ -254,5 +254,32 @@ TARGETS: dict[str, Target] = {
             "account": FieldSpec("str", 20),  # a constant: the chart-of-accounts code of customer settlements
         },
         virtual="Balance",
+    ),
+    SdelkaEntity.BANK_ACCOUNT: Target(
+        SdelkaEntity.BANK_ACCOUNT,
+        CounterpartyBankAccount,
+        RefKind.BANK_ACCOUNT,
+        {
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "number": FieldSpec("str", 20, required=True),
+            "bik": FieldSpec("str", 9, required=True),
+            "bank_name": FieldSpec("str", 255),
+            "correspondent_account": FieldSpec("str", 20),
+            "is_active": FieldSpec("bool"),
+        },
+    ),
+    SdelkaEntity.CONTACT: Target(
+        SdelkaEntity.CONTACT,
+        ContactPerson,
+        RefKind.CONTACT,
+        {
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "last_name": FieldSpec("str", 100),
+            "first_name": FieldSpec("str", 100, required=True),
+            "middle_name": FieldSpec("str", 100),
+            "position": FieldSpec("str", 150),
+            "birthday": FieldSpec("date"),
+            "is_active": FieldSpec("bool"),
+        },
     ),
 }

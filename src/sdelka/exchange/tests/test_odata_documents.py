@@ -21,7 +21,7 @@ from sdelka.exchange.models import Connection, ExchangeEvent, ExternalRef, RefKi
 from sdelka.exchange.odata import values as v
 from sdelka.exchange.odata.models import CounterpartyDebt, SyncTask
 from sdelka.exchange.odata.services import check_connection, create_odata_connection, load_preset
-from sdelka.parties.models import Counterparty
+from sdelka.parties.models import ContactPerson, Counterparty, CounterpartyBankAccount
 from sdelka.sales import services as sales
 from sdelka.sales.models import Invoice, InvoiceStatus, Organisation, Payment, PaymentSource
 from tests import fake_odata
@@ -35,6 +35,7 @@ RNG = random.Random(11)
 INVOICES = "Document_СчетНаОплатуПокупателю"
 RECEIPTS = "Document_ПоступлениеНаРасчетныйСчет"
 KONTRAGENT = "StandardODATA.Catalog_Контрагенты"
+ACCOUNT = "40702810938000012345"  # valid for БИК 044525225
 
 
 def run(connection: str, *args: str) -> list[dict[str, Any]]:
@@ -114,6 +115,14 @@ def seed_bp(fake: FakeOneC) -> dict[str, Any]:
             },
         ],
     )
+    bank = fake.add("Catalog_Банки", Code="044525225", Description="ПАО СБЕРБАНК", КоррСчет="30101810400000000225")
+    fake.add("Catalog_БанковскиеСчета", Owner=buyer["Ref_Key"], Owner_Type=KONTRAGENT, Банк_Key=bank["Ref_Key"],
+             НомерСчета=ACCOUNT, Description="Основной")  # fmt: skip
+    fake.add("Catalog_БанковскиеСчета", Owner=org["Ref_Key"], Owner_Type="StandardODATA.Catalog_Организации",
+             Банк_Key=bank["Ref_Key"], НомерСчета="40702810900000000001")  # fmt: skip
+    fake.add("Catalog_КонтактныеЛица", ОбъектВладелец=buyer["Ref_Key"], ОбъектВладелец_Type=KONTRAGENT,
+             Description="Смирнова Анна", Фамилия="Смирнова", Имя="Анна", Отчество="Петровна",
+             ДолжностьПоВизитке="Главный бухгалтер", ДатаРождения="1985-03-08T00:00:00")  # fmt: skip
     return {"org": org, "rub": rub, "buyer": buyer, "nails": nails, "delivery": delivery, "invoice": invoice}
 
 
@@ -195,6 +204,13 @@ def test_bp30_invoices_payments_prices_and_debt_from_1c(fake: FakeOneC, bp: Conn
     assert price.value == Decimal("122.50") and price.product.name == "Гвозди"  # the last slice, not the older
     assert PriceType.objects.get().name == "Розничная"
 
+    account = CounterpartyBankAccount.objects.get()  # the organisation's own account is not a counterparty's
+    assert (account.counterparty, account.number, account.bik) == (invoice.counterparty, ACCOUNT, "044525225")
+    assert account.bank_name == "ПАО СБЕРБАНК" and account.correspondent_account == "30101810400000000225"
+    contact = ContactPerson.objects.get()
+    assert str(contact) == "Смирнова Анна Петровна" and contact.position == "Главный бухгалтер"
+    assert contact.birthday == dt.date(1985, 3, 8) and contact.counterparty == invoice.counterparty
+
     debt = CounterpartyDebt.objects.get()
     assert debt.counterparty == invoice.counterparty and debt.amount == Decimal("2665.00")
     assert debt.register == "AccountingRegister_Хозрасчетный" and debt.as_of is not None
@@ -215,6 +231,9 @@ def test_bp30_change_in_1c_dry_run_then_applied(fake: FakeOneC, bp: Connection) 
     rows = [dict(row) for row in fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Товары"]]
     rows[0].update(Количество=Decimal(20), Сумма=Decimal(2450))
     fake.change(INVOICES, data["invoice"]["Ref_Key"], Товары=rows, Комментарий="Срочно")
+    account = next(a for a in fake.data["Catalog_БанковскиеСчета"].values() if a["НомерСчета"] == ACCOUNT)
+    fake.change("Catalog_БанковскиеСчета", account["Ref_Key"], DeletionMark=True)
+    assert CounterpartyBankAccount.objects.count() == 1
 
     dry = run("bp", "--dry-run")
     change = rule_of(dry, "БП: счета покупателям")["changes"][0]
@@ -227,6 +246,7 @@ def test_bp30_change_in_1c_dry_run_then_applied(fake: FakeOneC, bp: Connection) 
     invoice.refresh_from_db()
     assert invoice.lines.first().quantity == Decimal(20) and invoice.comment == "Срочно"
     assert invoice.status == InvoiceStatus.ISSUED and invoice.total == Decimal("4890.00")
+    assert not CounterpartyBankAccount.objects.exists()  # marked for deletion in 1C
 
 
 def test_bp30_deleted_in_1c_cancels_a_paid_invoice_never(fake: FakeOneC, bp: Connection) -> None:
@@ -359,6 +379,16 @@ def test_ut11_orders_payments_prices_and_debt() -> None:
         buyer = ut.add("Catalog_Контрагенты", Description="ООО Клиент", ИНН=buyer_inn, КПП=buyer_inn[:4] + "01001",
                        ЮрФизЛицо="ЮрЛицо")  # fmt: skip
         sugar = ut.add("Catalog_Номенклатура", Description="Сахар", ЕдиницаИзмерения_Key=pack["Ref_Key"])
+        bank = ut.add("Catalog_КлассификаторБанков", Code="044525225", Description="ПАО СБЕРБАНК",
+                      КоррСчет="30101810400000000225")  # fmt: skip
+        ut.add("Catalog_БанковскиеСчетаКонтрагентов", Owner_Key=buyer["Ref_Key"], Банк_Key=bank["Ref_Key"],
+               НомерСчета=ACCOUNT)  # fmt: skip
+        ut.add(
+            "Catalog_БанковскиеСчетаКонтрагентов",
+            Owner_Key=buyer["Ref_Key"],
+            Банк_Key=bank["Ref_Key"],
+            НомерСчета="40702810938000012346",
+        )  # fmt: skip  (a wrong control key: refused)
         kind = ut.add("Catalog_ВидыЦен", Description="Оптовая", ЦенаВключаетНДС=True)
         ut.add("InformationRegister_ЦеныНоменклатуры", Period="2026-10-01T00:00:00", ВидЦены_Key=kind["Ref_Key"],
                Номенклатура_Key=sugar["Ref_Key"], Цена=Decimal("79.90"))  # fmt: skip
@@ -420,6 +450,9 @@ def test_ut11_orders_payments_prices_and_debt() -> None:
         debt = CounterpartyDebt.objects.get()
         assert debt.amount == Decimal("1010.00") and debt.currency_id == "RUB"
         assert debt.counterparty.name == "ООО Клиент"
+        assert list(CounterpartyBankAccount.objects.values_list("number", flat=True)) == [ACCOUNT]
+        refused = ExchangeEvent.objects.get(level="error")
+        assert refused.field == "НомерСчета" and "control key is wrong" in refused.message
 
         # An order made in Sdelka goes to 1C with the VAT rate as a catalog reference, and is posted.
         from sdelka.exchange.apply_orders import exchange_user
