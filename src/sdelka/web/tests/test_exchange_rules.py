@@ -182,6 +182,9 @@ def test_copying_a_ready_made_rule_set(client: Any, integrator: Any, connection:
         "БП: единицы измерения",
         "БП: контрагенты",
         "БП: номенклатура",
+        "БП: организации",
+        "БП: типы цен",
+        "БП: цены номенклатуры",
     ]
     listing = client.get(reverse("web:exchange-rules", args=[connection.pk])).content.decode()
     assert "БП: номенклатура" in listing and "Catalog_Номенклатура" in listing
@@ -197,7 +200,7 @@ def test_no_metadata_yet_says_what_to_run(client: Any, integrator: Any) -> None:
 
 def test_task_editor_orders_rules_and_keeps_options(client: Any, integrator: Any, connection: Any) -> None:
     task = load_preset(connection=connection, preset="bp30")
-    units, parties, products = task.ordered_rules()
+    units, parties, products, *_others = task.ordered_rules()
     url = reverse("web:exchange-task-edit", args=[task.pk])
     response = client.post(
         url,
