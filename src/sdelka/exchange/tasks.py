@@ -11,7 +11,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 from huey.exceptions import TaskLockedException
 
 from .commerceml.protocol import process_import
-from .models import ACTIVE_RUN_STATUSES, EventLevel, ExchangeRun, Route, Trigger
+from .models import ACTIVE_RUN_STATUSES, Connection, ConnectionKind, EventLevel, ExchangeRun, Route, Trigger
 from .odata.client import ODataError
 from .odata.models import SyncTask
 from .odata.schedule import start_due_tasks
@@ -76,3 +76,13 @@ def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL, user: Any = N
 def start_scheduled_syncs() -> None:
     """Every minute: queue the sync tasks whose schedule has come."""
     start_due_tasks(lambda task_id, full: run_sync_task(task_id, Trigger.SCHEDULE, full))
+
+
+@db_task(name="exchange.check_odata_connection")
+def check_odata_connection(connection_id: int) -> None:
+    """Reachability, credentials, configuration and a fresh $metadata; the report goes to the connection's journal."""
+    from .odata.services import check_connection
+
+    connection = Connection.objects.filter(pk=connection_id, kind=ConnectionKind.ODATA).first()
+    if connection is not None:
+        check_connection(connection=connection, refresh=True)

@@ -60,6 +60,7 @@ urlpatterns = [
     # Exchange with 1C (administrators and integrators)
     path("exchange/", exchange.connection_list, name="exchange-connections"),
     path("exchange/connections/<int:pk>/", exchange.connection_detail, name="exchange-connection"),
+    path("exchange/connections/<int:pk>/check/", exchange.connection_check, name="exchange-connection-check"),
     path("exchange/connections/<int:pk>/statement/", exchange.statement_upload, name="exchange-statement-upload"),
     path("exchange/runs/", exchange.run_list, name="exchange-runs"),
     path("exchange/runs/<int:pk>/", exchange.run_detail, name="exchange-run"),

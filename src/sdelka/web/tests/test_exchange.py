@@ -260,3 +260,32 @@ def test_site_connection_explains_that_1c_starts_the_exchange(client: Any, integ
     page = client.get(reverse("web:exchange-connection", args=[site.pk])).content.decode()
     assert "started by 1C itself" in page
     assert "Run now" not in page
+
+
+def test_check_connection_is_queued_and_reported_in_the_connection_journal(
+    client: Any, integrator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdelka.exchange import tasks
+    from sdelka.exchange.odata.metadata import CheckReport
+    from sdelka.exchange.services import log_event
+    from sdelka.web.views import exchange
+
+    connection = Connection.objects.create(name="БП", kind=ConnectionKind.ODATA, url="http://1c/odata/standard.odata")
+    checked: list[int] = []
+
+    def fake_check(*, connection: Connection, refresh: bool) -> CheckReport:
+        checked.append(connection.pk)
+        log_event(connection=connection, level=EventLevel.ERROR, message="1C is not reachable: connection refused")
+        return CheckReport(url=connection.url)
+
+    monkeypatch.setattr("sdelka.exchange.odata.services.check_connection", fake_check)
+    monkeypatch.setattr(exchange, "check_odata_connection", tasks.check_odata_connection.call_local)
+    client.force_login(integrator)
+
+    page = client.post(reverse("web:exchange-connection-check", args=[connection.pk]), follow=True).content.decode()
+
+    assert checked == [connection.pk]
+    assert "The check is queued" in page
+    assert "1C is not reachable: connection refused" in page
+    site = Connection.objects.create(name="Сайт", kind=ConnectionKind.SITE, login="s")
+    assert client.post(reverse("web:exchange-connection-check", args=[site.pk])).status_code == 404

@@ -33,10 +33,10 @@ from sdelka.exchange.models import (
     RunStatus,
     Trigger,
 )
-from sdelka.exchange.odata.metadata import cached_metadata
+from sdelka.exchange.odata.metadata import BY_CODE, cached_metadata
 from sdelka.exchange.odata.models import SyncTask
 from sdelka.exchange.storage import RunFolder, UnsafeName
-from sdelka.exchange.tasks import enqueue_sync
+from sdelka.exchange.tasks import check_odata_connection, enqueue_sync
 
 from ..selectors import page_of
 from .common import acting_user, int_param, page_param, query_without
@@ -77,6 +77,7 @@ def connection_list(request: HttpRequest) -> HttpResponse:
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(Connection, pk=pk)
     runs = list(exchange_selectors.run_list(connection_id=connection.pk)[:10])
+    metadata = cached_metadata(connection=connection) if connection.kind == ConnectionKind.ODATA else None
     tasks: list[SyncTask] = []
     if connection.kind == ConnectionKind.ODATA:
         tasks = list(SyncTask.objects.filter(connection=connection).select_related("last_run").order_by("name"))
@@ -89,11 +90,18 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tasks": tasks,
             "active": any(run.status in ACTIVE_RUN_STATUSES for run in runs),
             "events": exchange_selectors.connection_events(connection=connection),
-            "metadata": cached_metadata(connection=connection) if connection.kind == ConnectionKind.ODATA else None,
+            "metadata": metadata,
+            "configuration": configuration_title(metadata.configuration) if metadata else "",
             "settings": connection_settings(connection),
             "can_upload": connection.kind == ConnectionKind.BANK and acting_user(request).sees_everything,
         },
     )
+
+
+def configuration_title(code: str) -> str:
+    """The 1C configuration recognised from the base's $metadata, by its name."""
+    configuration = BY_CODE.get(code)
+    return configuration.title if configuration else _("configuration not recognised")
 
 
 def connection_settings(connection: Connection) -> list[tuple[str, Any]]:
@@ -244,6 +252,16 @@ def task_run(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("Task “%(name)s” queued; its run appears below when it starts.") % {"name": task.name}
         )
     return redirect("web:exchange-connection", pk=task.connection_id)
+
+
+@exchange_view
+@require_POST
+def connection_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check an OData connection in the background (reading a 17 MB $metadata takes a while)."""
+    connection = get_object_or_404(Connection, pk=pk, kind=ConnectionKind.ODATA)
+    check_odata_connection(connection.pk)
+    messages.success(request, _("The check is queued; its report appears in the connection journal below."))
+    return redirect("web:exchange-connection", pk=connection.pk)
 
 
 @exchange_view
