@@ -28,7 +28,7 @@ from ..rule_forms import (
     pair_initial,
     rule_initial,
 )
-from .exchange import exchange_view
+from .exchange import configuration_title, exchange_view
 
 PRESET_TITLES = {"bp30": "1С:Бухгалтерия предприятия 3.0", "ut11": "1С:Управление торговлей 11"}
 
@@ -45,6 +45,7 @@ def _metadata(connection: Connection) -> OneCMetadata:
 @exchange_view
 def rule_list(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _odata_connection(pk)
+    metadata = cached_metadata(connection=connection)
     rules = list(MappingRule.objects.filter(connection=connection).order_by("name"))
     tasks = list(SyncTask.objects.filter(connection=connection).order_by("name"))
     links = TaskRule.objects.filter(task__in=tasks).select_related("rule").order_by("position", "id")
@@ -60,7 +61,8 @@ def rule_list(request: HttpRequest, pk: int) -> HttpResponse:
             "connection": connection,
             "rules": rules,
             "tasks": tasks,
-            "metadata": cached_metadata(connection=connection),
+            "metadata": metadata,
+            "configuration": configuration_title(metadata.configuration if metadata else ""),
             "presets": [(name, PRESET_TITLES.get(name, name), spec["task"]) for name, spec in PRESETS.items()],
         },
     )
