@@ -80,10 +80,19 @@ def connection_events(*, connection: Connection, limit: int = 20) -> list[Exchan
     return list(ExchangeEvent.objects.filter(connection=connection, run__isnull=True).order_by("-id")[:limit])
 
 
-def level_counts(*, run: ExchangeRun) -> dict[str, int]:
-    """How many journal lines of each level the run has (one query on the (run, level, id) index)."""
-    rows = ExchangeEvent.objects.filter(run=run).values("level").annotate(count=Count("id")).order_by()
-    counts = dict.fromkeys(EventLevel.values, 0)
+PROBLEM_LEVELS = (EventLevel.WARNING, EventLevel.ERROR)
+
+
+def problem_counts(*, run: ExchangeRun) -> dict[str, int]:
+    """How many warnings and errors the run has: one query reading only those entries of the (run, level, id)
+    index. Info lines are not counted: they are most of a big run, and counting them costs a scan of it all."""
+    rows = (
+        ExchangeEvent.objects.filter(run=run, level__in=PROBLEM_LEVELS)
+        .values("level")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts: dict[str, int] = dict.fromkeys(PROBLEM_LEVELS, 0)
     counts.update({row["level"]: row["count"] for row in rows})
     return counts
 

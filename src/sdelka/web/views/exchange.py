@@ -191,13 +191,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     events = exchange_selectors.event_page(
         run=run, filters=filters, after=int_param(request.GET.get("after")), before=int_param(request.GET.get("before"))
     )
-    counts = exchange_selectors.level_counts(run=run)
+    counts = exchange_selectors.problem_counts(run=run)
     context = {
         **_run_state(run),
         "events": events,
         "filters": filters,
         "levels": EventLevel.choices,
-        "level_counts": [(value, label, counts[value]) for value, label in EventLevel.choices],
+        "level_counts": [(value, label, counts[value]) for value, label in EventLevel.choices if value in counts],
         "files": list(ExchangeFile.objects.filter(run=run).order_by("id")),
         "query": query_without(request, "after", "before"),
     }
