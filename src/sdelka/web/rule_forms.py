@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sdelka.exchange.models import Direction
 from sdelka.exchange.odata.models import MappingRule, OnRecordError, OnRuleError, Ownership, SdelkaEntity
-from sdelka.exchange.odata.rules import entity_properties
+from sdelka.exchange.odata.rules import rule_properties
 from sdelka.exchange.odata.targets import TARGETS, Target
 
 MAP_HELP = _("One pair a line: the 1C value = Sdelka's value (for a yes/no 1C field: true = …, false = …).")
@@ -33,13 +33,14 @@ class OneCMetadata:
     def entity_sets(self) -> list[str]:
         return sorted(self.data.get("entity_sets", {}))
 
-    def properties(self, entity_set: str) -> dict[str, list[Any]]:
-        return entity_properties(self.data, entity_set) or {}
+    def properties(self, entity_set: str, virtual: str = "") -> dict[str, list[Any]]:
+        """The object's fields, its tabular parts' ("Товары/Цена") and a register's virtual table's."""
+        return rule_properties(self.data, entity_set, virtual) or {} if self.data else {}
 
-    def field_choices(self, entity_set: str, keep: list[str]) -> list[tuple[str, str]]:
+    def field_choices(self, entity_set: str, keep: list[str], virtual: str = "") -> list[tuple[str, str]]:
         """The 1C fields of `entity_set` labelled with their type; values already in the rule are kept (marked
         as unknown to 1C) so the validation message, not the form, says what is wrong with them."""
-        properties = self.properties(entity_set)
+        properties = self.properties(entity_set, virtual)
         choices = [(name, f"{name} ({spec[0].removeprefix('Edm.')})") for name, spec in sorted(properties.items())]
         missing = [value for value in keep if value and value not in properties]
         return choices + [(value, str(_("%(name)s — not in 1C")) % {"name": value}) for value in missing]
@@ -86,7 +87,8 @@ class RuleForm(forms.Form):
         )
         key_fields = self.fields["key_fields"]
         assert isinstance(key_fields, forms.MultipleChoiceField)
-        key_fields.choices = metadata.field_choices(entity_set, keep)
+        target = TARGETS.get(self.chosen_entity)
+        key_fields.choices = metadata.field_choices(entity_set, keep, target.virtual if target else "")
         key_fields.widget.attrs["size"] = 6
         self.fields["entity_set"].widget.attrs.update({"list": "entity-sets", "autocomplete": "off"})
 
@@ -112,7 +114,15 @@ class PairForm(forms.Form):
     )
     default = forms.CharField(label=_("Default"), required=False, max_length=100)
     invert = forms.BooleanField(label=_("Invert"), required=False)
+    lookup = forms.CharField(
+        label=_("Lookup"),
+        required=False,
+        max_length=300,
+        help_text=_("For a reference: the 1C object it points to and the field to read, e.g. Catalog_Валюты.Code."),
+    )
     ownership = forms.ChoiceField(label=_("Owner"), choices=Ownership.choices, initial=Ownership.ONEC)
+    # What the editor does not show (an outgoing value map, a composite field's type) is kept as it was.
+    extra = forms.JSONField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, entity: str, entity_set: str, metadata: OneCMetadata, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,12 +138,17 @@ class PairForm(forms.Form):
         )
         onec = self.fields["onec"]
         assert isinstance(onec, forms.ChoiceField)
-        onec.choices = [("", "—"), *metadata.field_choices(entity_set, [self._current("onec")])]
+        virtual = target.virtual if target else ""
+        onec.choices = [("", "—"), *metadata.field_choices(entity_set, [self._current("onec")], virtual)]
 
     def _current(self, name: str) -> str:
         if self.is_bound:
             return str(self.data.get(self.add_prefix(name), "")).strip()
         return str(self.initial.get(name, "") or "")
+
+    def has_changed(self) -> bool:
+        """A blank row stays blank whatever its owner select and hidden fields hold."""
+        return any(self._current(name) for name in ("sdelka", "onec", "const", "map", "lookup", "default"))
 
     def clean_map(self) -> dict[str, str]:
         pairs: dict[str, str] = {}
@@ -148,12 +163,22 @@ class PairForm(forms.Form):
             pairs[source.strip()] = target.strip()
         return pairs
 
+    def clean_lookup(self) -> dict[str, str] | None:
+        text = str(self.cleaned_data.get("lookup") or "").strip()
+        if not text:
+            return None
+        entity_set, dot, field = text.partition(".")
+        if not dot or not entity_set.strip() or not field.strip():
+            raise ValidationError(_("Write the 1C object and its field with a dot: Catalog_Валюты.Code."))
+        return {"set": entity_set.strip(), "field": field.strip()}
+
     def pair(self) -> dict[str, Any] | None:
         """The rule's field pair, or None for an empty row."""
         data = self.cleaned_data
         if not data.get("sdelka") and not data.get("onec") and not data.get("const"):
             return None
-        pair: dict[str, Any] = {"sdelka": data.get("sdelka", "")}
+        extra = data.get("extra")
+        pair: dict[str, Any] = {**(extra if isinstance(extra, dict) else {}), "sdelka": data.get("sdelka", "")}
         if data.get("const"):
             pair["const"] = data["const"]
         else:
@@ -164,6 +189,8 @@ class PairForm(forms.Form):
             pair["default"] = data["default"]
         if data.get("invert"):
             pair["invert"] = True
+        if data.get("lookup"):
+            pair["lookup"] = data["lookup"]
         if data.get("ownership") and data["ownership"] != Ownership.ONEC:
             pair["ownership"] = data["ownership"]
         return pair
@@ -193,9 +220,15 @@ class PairFormSet(BasePairFormSet):  # type: ignore[valid-type,misc]
         return pairs, origins
 
 
+EDITED_KEYS = {"sdelka", "onec", "const", "map", "default", "invert", "lookup", "ownership"}
+
+
 def pair_initial(pair: dict[str, Any]) -> dict[str, Any]:
     value_map = pair.get("map") or {}
+    lookup = pair.get("lookup")
     return {
+        "lookup": f"{lookup.get('set', '')}.{lookup.get('field', '')}" if isinstance(lookup, dict) else "",
+        "extra": {key: value for key, value in pair.items() if key not in EDITED_KEYS} or None,
         "sdelka": pair.get("sdelka", ""),
         "onec": pair.get("onec", ""),
         "const": pair.get("const", ""),
@@ -249,4 +282,9 @@ class TaskForm(forms.Form):
     on_record_error = forms.ChoiceField(label=_("On a record error"), choices=OnRecordError.choices)
     on_rule_error = forms.ChoiceField(label=_("On a rule error"), choices=OnRuleError.choices)
     page_size = forms.IntegerField(label=_("Records per request"), min_value=1, max_value=5000, initial=500)
+    post_documents = forms.BooleanField(
+        label=_("Post documents written to 1C"),
+        required=False,
+        help_text=_("Off: invoices go to 1C unposted, for an accountant to check and post."),
+    )
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)

@@ -3,6 +3,7 @@ cached `$metadata`, every validation error on the field at fault), ready-made ru
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -30,7 +31,12 @@ from ..rule_forms import (
 )
 from .exchange import configuration_title, exchange_view
 
-PRESET_TITLES = {"bp30": "1С:Бухгалтерия предприятия 3.0", "ut11": "1С:Управление торговлей 11"}
+CONFIGURATION_TITLES = {"bp30": "1С:Бухгалтерия предприятия 3.0", "ut11": "1С:Управление торговлей 11"}
+
+
+def _preset_title(name: str) -> str:
+    """ "bp30-documents" → "1С:Бухгалтерия предприятия 3.0"; the task's own name says which part of it."""
+    return CONFIGURATION_TITLES.get(name.partition("-")[0], name)
 
 
 def _odata_connection(pk: int) -> Connection:
@@ -63,7 +69,7 @@ def rule_list(request: HttpRequest, pk: int) -> HttpResponse:
             "tasks": tasks,
             "metadata": metadata,
             "configuration": configuration_title(metadata.configuration if metadata else ""),
-            "presets": [(name, PRESET_TITLES.get(name, name), spec["task"]) for name, spec in PRESETS.items()],
+            "presets": [(name, _preset_title(name), spec["task"]) for name, spec in PRESETS.items()],
         },
     )
 
@@ -154,14 +160,21 @@ def _posted_pairs(request: HttpRequest) -> list[dict[str, Any]]:
         prefix = f"pairs-{index}-"
         if request.POST.get(prefix + "DELETE"):
             continue
-        row: dict[str, Any] = {
-            name: request.POST.get(prefix + name, "") for name in ("sdelka", "onec", "const", "map", "default")
-        }
+        names = ("sdelka", "onec", "const", "map", "default", "lookup")
+        row: dict[str, Any] = {name: request.POST.get(prefix + name, "") for name in names}
+        row["extra"] = _json_or_none(request.POST.get(prefix + "extra", ""))
         row["invert"] = bool(request.POST.get(prefix + "invert"))
         row["ownership"] = request.POST.get(prefix + "ownership", "")
         if any(row[name] for name in ("sdelka", "onec", "const")):
             rows.append(row)
     return rows
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _save(
@@ -254,7 +267,8 @@ def _save_task(
 ) -> SyncTask | ValidationError:
     data = form.cleaned_data
     name = data["name"].strip()
-    options = {key: data[key] for key in ("create_allowed", "on_record_error", "on_rule_error", "page_size")}
+    keys = ("create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents")
+    options = {key: data[key] for key in keys}
     try:
         with transaction.atomic():
             if task is not None and task.name != name:
