@@ -12,6 +12,7 @@ from django.http import QueryDict
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from sdelka.accounts.models import Team
 from sdelka.exchange.models import Direction
 from sdelka.exchange.odata.models import MappingRule, OnRecordError, OnRuleError, Ownership, SdelkaEntity
 from sdelka.exchange.odata.rules import rule_properties
@@ -286,5 +287,22 @@ class TaskForm(forms.Form):
         label=_("Post documents written to 1C"),
         required=False,
         help_text=_("Off: invoices go to 1C unposted, for an accountant to check and post."),
+    )
+    schedule = forms.CharField(
+        label=_("Schedule"),
+        required=False,
+        max_length=100,
+        help_text=_('A cron expression: minute hour day month weekday ("0 * * * *" is hourly). Empty: manual only.'),
+    )
+    full_resync = forms.BooleanField(
+        label=_("Full resync on schedule"),
+        required=False,
+        help_text=_("Scheduled runs compare every object, even those 1C reports unchanged."),
+    )
+    run_teams = forms.ModelMultipleChoiceField(
+        label=_("Teams that may run it"),
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        help_text=_("Administrators and integrators may always run a task; members of these teams may run it too."),
     )
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)

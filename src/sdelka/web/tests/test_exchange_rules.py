@@ -17,7 +17,7 @@ from sdelka.exchange.odata.metadata import parse_metadata
 from sdelka.exchange.odata.models import MappingRule, ODataMetadata, SyncTask
 from sdelka.exchange.odata.rules import PRESETS
 from sdelka.exchange.odata.services import load_preset
-from tests.factories import UserFactory
+from tests.factories import TeamFactory, UserFactory
 from tests.fake_odata import FakeOneC
 
 pytestmark = pytest.mark.django_db
@@ -199,6 +199,7 @@ def test_no_metadata_yet_says_what_to_run(client: Any, integrator: Any) -> None:
 def test_task_editor_orders_rules_and_keeps_options(client: Any, integrator: Any, connection: Any) -> None:
     task = load_preset(connection=connection, preset="bp30")
     units, parties, products = (MappingRule.objects.get(name=name) for name in UNITS_PARTIES_PRODUCTS)
+    team = TeamFactory(name="Отдел продаж")
     url = reverse("web:exchange-task-edit", args=[task.pk])
     response = client.post(
         url,
@@ -207,6 +208,8 @@ def test_task_editor_orders_rules_and_keeps_options(client: Any, integrator: Any
             "on_record_error": "skip_rule",
             "on_rule_error": "go_on",
             "page_size": "200",
+            "schedule": "30 6 * * 1-5",
+            "run_teams": [team.pk],
             "is_active": "on",
             f"rule-{products.pk}": "1",
             f"position-{products.pk}": "2",
@@ -219,12 +222,16 @@ def test_task_editor_orders_rules_and_keeps_options(client: Any, integrator: Any
     task.refresh_from_db()
     assert task.name == "Только товары"
     assert task.ordered_rules() == [units, products]
+    assert (task.schedule, list(task.run_teams.all())) == ("30 6 * * 1-5", [team])
     assert (task.create_allowed, task.on_record_error, task.on_rule_error, task.page_size) == (
         False, "skip_rule", "go_on", 200,
     )  # fmt: skip
 
     empty = client.post(url, {"name": "Пустая", "on_record_error": "go_on", "on_rule_error": "stop", "page_size": "0"})
     assert empty.context["form"].errors["page_size"]
+    bad_cron = {"name": "Пустая", "on_record_error": "go_on", "on_rule_error": "stop", "page_size": "10"}
+    bad_cron["schedule"] = "каждый час"
+    assert "schedule" in client.post(url, {**bad_cron, f"rule-{units.pk}": "1"}).context["form"].errors
     empty = client.post(url, {"name": "Пустая", "on_record_error": "go_on", "on_rule_error": "stop", "page_size": "10"})
     assert empty.context["rule_errors"] == ["A task runs at least one rule."]
     task.refresh_from_db()

@@ -245,6 +245,8 @@ def task_run(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(SyncTask.objects.select_related("connection"), pk=pk)
     try:
         enqueue_sync(task=task, user=acting_user(request))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -237,9 +237,14 @@ def _task_editor(request: HttpRequest, connection: Connection, task: SyncTask | 
                         form.add_error(key if key in form.fields else None, message)
     else:
         initial = (
-            {"name": task.name, "is_active": task.is_active, **task.option_dict()}
+            {
+                "name": task.name,
+                "is_active": task.is_active,
+                "run_teams": list(task.run_teams.all()),
+                **task.option_dict(),
+            }
             if task
-            else {"create_allowed": True, "is_active": True}
+            else {"create_allowed": True, "is_active": True, "schedule": SyncTask._meta.get_field("schedule").default}
         )
         form = TaskForm(initial=initial)
     rows = [(rule, positions.get(rule.pk)) for rule in rules]
@@ -267,7 +272,15 @@ def _save_task(
 ) -> SyncTask | ValidationError:
     data = form.cleaned_data
     name = data["name"].strip()
-    keys = ("create_allowed", "on_record_error", "on_rule_error", "page_size", "post_documents")
+    keys = (
+        "create_allowed",
+        "on_record_error",
+        "on_rule_error",
+        "page_size",
+        "post_documents",
+        "schedule",
+        "full_resync",
+    )
     options = {key: data[key] for key in keys}
     try:
         with transaction.atomic():
@@ -279,6 +292,7 @@ def _save_task(
                 raise ValidationError({"name": _("A task with this name already exists.")})
             saved = save_task(connection=connection, name=name, rules=rules, options=options)
             SyncTask.objects.filter(pk=saved.pk).update(is_active=data["is_active"])
+            saved.run_teams.set(data["run_teams"])
     except ValidationError as exc:
         return exc
     return saved
