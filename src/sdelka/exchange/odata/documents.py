@@ -767,6 +767,8 @@ class InvoicePush:
                 key = v.text(client.create(entity_set, body).get("Ref_Key")).lower()
             else:
                 key = ref.external_id
+                if body.get("DeletionMark") is True:
+                    client.unpost_document(entity_set, key)  # 1C marks only an unposted document for deletion
                 client.update(entity_set, key, body)
         except ODataError as exc:
             change.action, change.errors = "refused", {"": exc.message}

@@ -335,6 +335,15 @@ def test_bp30_invoice_to_1c_with_rows_posted_and_read_back(fake: FakeOneC, bp: C
     body = json.loads(patch.body)
     assert body["Комментарий"] == "Доставка до двери" and len(body["Товары"]) == 3
 
+    # Cancelled in Sdelka: unposted, then marked for deletion in 1C (never deleted).
+    sales.cancel_invoice(user=invoice.owner, invoice=invoice)
+    fake.requests.clear()
+    run("bp", "--task", "БП 3.0: учёт счетов, оплат и долгов")
+    stored = fake.data[INVOICES][ref.external_id]
+    assert stored["DeletionMark"] is True and stored["Posted"] is False
+    assert [r.path.rpartition("/")[2] for r in fake.requests if r.method in ("POST", "PATCH")][:1] == ["Unpost"]
+    assert not [r for r in fake.requests if r.method == "DELETE"]
+
 
 def test_bp30_refused_posting_and_a_truncated_row_are_errors(
     fake: FakeOneC, bp: Connection, monkeypatch: pytest.MonkeyPatch
