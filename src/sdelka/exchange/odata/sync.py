@@ -35,6 +35,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sdelka.exchange import bulk
 from sdelka.exchange.apply_orders import EXCHANGE_USERNAME, exchange_user
 from sdelka.exchange.models import (
     ACTIVE_RUN_STATUSES,
@@ -62,6 +63,8 @@ from .rules import Mapped, external_id, map_row, select_fields
 from .targets import TARGETS, Target
 
 STALE_AFTER = timedelta(minutes=30)
+# ExternalRef columns a page rewrites for the objects it read (updated_at last: the time of the write).
+_REF_UPDATE = ["object_id", "content_hash", "version", "synced", "seen_run_id", "updated_at"]
 MAX_CHANGES_LISTED = 1000
 __all__ = ["EXCHANGE_USERNAME", "SyncBusy", "run_task"]
 
@@ -766,14 +769,17 @@ class Syncer:
         model = target.model
         content_type = self._content_type(model)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
+        now = timezone.now()
         with transaction.atomic():
             if to_create:
-                model._default_manager.bulk_create([obj for _c, _i, obj, _v in to_create])
+                bulk.insert_objects(model, [obj for _c, _i, obj, _v in to_create])
             changed = [(c, obj) for c, _i, obj, _v in to_update if c.action == "update"]
             if changed:
                 fields = sorted({name for c, _obj in changed for name in c.diff} | ({"updated_at"} if hasattr(
                     model, "updated_at") else set()))  # fmt: skip
-                model._default_manager.bulk_update([obj for _c, obj in changed], fields)
+                bulk.update_rows(
+                    model, fields, [(obj.pk, *(getattr(obj, name) for name in fields)) for _c, obj in changed]
+                )
             existing = {
                 ref.external_id: ref
                 for ref in ExternalRef.objects.filter(
@@ -806,12 +812,12 @@ class Syncer:
                     ref.synced = self._synced.pop(item.external_id, values)
                     ref.seen_run = self.run
                     old_refs.append(ref)
-            if new_refs:
-                ExternalRef.objects.bulk_create(new_refs)
-            if old_refs:
-                ExternalRef.objects.bulk_update(
-                    old_refs, ["object_id", "content_hash", "version", "synced", "seen_run", "updated_at"]
-                )
+            bulk.insert_objects(ExternalRef, new_refs)
+            bulk.update_rows(
+                ExternalRef,
+                _REF_UPDATE,
+                [(ref.pk, *(getattr(ref, name) for name in _REF_UPDATE[:-1]), now) for ref in old_refs],
+            )
             if self._conflicts:
                 self._raise_conflicts(rule, {ref.external_id: ref for ref in [*new_refs, *old_refs]})
             if unchanged_refs:
