@@ -142,6 +142,7 @@ def test_running_run_polls_its_progress_and_stops_when_finished(client: Any, int
     progress_url = reverse("web:exchange-run-progress", args=[run.pk])
     assert f'hx-get="{progress_url}"' in page
     assert 'value="250"' in page and "25 %" in page
+    assert "." not in page.split('class="duration">')[1].split("<")[0]  # whole seconds
 
     ExchangeRun.objects.filter(pk=run.pk).update(done=1000, created=990, failed=10)
     fragment = client.get(progress_url, HTTP_HX_REQUEST="true")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -174,7 +175,7 @@ def _run_state(run: ExchangeRun) -> dict[str, Any]:
     return {
         "run": run,
         "running": run.status in ACTIVE_RUN_STATUSES,
-        "duration": end - run.started_at,
+        "duration": timedelta(seconds=int((end - run.started_at).total_seconds())),  # whole seconds: 0:02:14
         "poll_seconds": POLL_SECONDS,
     }
 
