@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, Decimal
 
 # Horizontal bars: labels on the left, bars in the middle, values on the right.
 BAR_WIDTH = 640
-BAR_LABEL_WIDTH = 190
+BAR_LABEL_WIDTH = 230
 BAR_VALUE_WIDTH = 150
 BAR_ROW = 30
 BAR_THICKNESS = 18
