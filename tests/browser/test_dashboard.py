@@ -50,9 +50,9 @@ def test_a_head_reads_the_charts_and_follows_an_invoice_to_1c_and_its_payment(
                 organisation=shop.organisation, counterparty=client, status="paid", total=total, paid_amount=total,
                 date=day, sequence=1000 + weeks_back * 2 + year_back,
             )  # fmt: skip
-    for n, (days, total) in enumerate(((-10, "30000"), (20, "45000"), (50, "12000"), (120, "8000"))):
+    for n, (days, owed) in enumerate(((-10, "30000"), (20, "45000"), (50, "12000"), (120, "8000"))):
         InvoiceFactory(
-            organisation=shop.organisation, counterparty=client, status="issued", total=Decimal(total),
+            organisation=shop.organisation, counterparty=client, status="issued", total=Decimal(owed),
             due_date=today - timedelta(days=days), sequence=2000 + n,
         )  # fmt: skip
     invoice = sales_services.create_invoice(

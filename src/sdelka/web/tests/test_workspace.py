@@ -169,16 +169,46 @@ def test_list_shows_own_counterparties_and_filters_by_tag_and_debt(manager_clien
     assert plain.name in body and tagged.name not in body
 
 
-def test_list_sorts_and_pages_without_counting(manager_client, staff):
+def test_list_sorts_and_pages_by_keyset_without_counting(manager_client, staff):
     for index in range(55):
         CounterpartyFactory(owner=staff.manager, name=f"ООО «Контора {index:02d}»")
-    first = manager_client.get(reverse("web:counterparty-list"), {"sort": "-name"})
-    names = [c.name for c in first.context["page"].items]
+    url = reverse("web:counterparty-list")
+    first = manager_client.get(url, {"sort": "-name"}).context["page"]
+    names = [c.name for c in first.items]
     assert names[0] == "ООО «Контора 54»" and len(names) == 50
-    assert first.context["page"].has_next
-    second = manager_client.get(reverse("web:counterparty-list"), {"sort": "-name", "page": 2}).context["page"]
+    assert first.has_next and not first.has_previous
+    second = manager_client.get(url, {"sort": "-name", "after": first.next_cursor}).context["page"]
     assert [c.name for c in second.items] == [f"ООО «Контора {i:02d}»" for i in range(4, -1, -1)]
-    assert not second.has_next
+    assert not second.has_next and second.has_previous
+    back = manager_client.get(url, {"sort": "-name", "before": second.previous_cursor}).context["page"]
+    assert [c.name for c in back.items] == names and back.has_next and not back.has_previous
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "inn", "-inn", "created", "-created"])
+def test_keyset_pages_cover_every_row_once_whatever_the_sort_and_ties(manager_client, staff, sort):
+    from sdelka.web import selectors
+
+    for index in range(23):  # several rows share a name, so the pk settles the order
+        CounterpartyFactory(owner=staff.manager, name=f"ООО «Двойник {index % 4}»")
+    visible = Counterparty.objects.visible_to(staff.manager)
+    order = selectors.COUNTERPARTY_SORTS[sort]
+    pages = [selectors.keyset_page(visible, order=order, per_page=5)]
+    while pages[-1].has_next and len(pages) < 10:
+        pages.append(selectors.keyset_page(visible, order=order, after=pages[-1].next_cursor, per_page=5))
+    seen = [c.pk for page in pages for c in page.items]
+    backwards = [pages[-1]]
+    while backwards[-1].has_previous and len(backwards) < 10:
+        backwards.append(selectors.keyset_page(visible, order=order, before=backwards[-1].previous_cursor, per_page=5))
+    assert [c.pk for page in reversed(backwards) for c in page.items] == seen
+    expected = Counterparty.objects.visible_to(staff.manager).order_by(*selectors.COUNTERPARTY_SORTS[sort])
+    assert seen == [c.pk for c in expected]
+
+
+def test_a_forged_cursor_shows_the_first_page(manager_client, staff):
+    CounterpartyFactory(owner=staff.manager, name="ООО «Единственный»")
+    for cursor in ("garbage", "W10", "WyJhIiwgImIiXQ"):  # not base64 JSON; []; ["a", "b"]
+        page = manager_client.get(reverse("web:counterparty-list"), {"after": cursor}).context["page"]
+        assert [c.name for c in page.items] == ["ООО «Единственный»"]
 
 
 def test_list_query_count_does_not_grow_with_rows(manager_client, staff, django_assert_max_num_queries):

@@ -20,7 +20,7 @@ from sdelka.parties.models import Counterparty, CounterpartyKind
 
 from .. import selectors
 from ..forms import AccessForm, ContactForm, CounterpartyWebForm, NoteForm, attach_errors
-from .common import acting_user, int_param, page_param, query_without
+from .common import acting_user, int_param, query_without
 
 COUNTERPARTY_CHECKED = ("inn", "kpp", "ogrn", "okpo")
 BANK_CHECKED = ("bik", "number", "correspondent_account")
@@ -45,12 +45,14 @@ def counterparty_list(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     filters = _filters(request)
     context = {
-        "page": selectors.counterparty_page(user=user, filters=filters, page=page_param(request)),
+        "page": selectors.counterparty_page(
+            user=user, filters=filters, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+        ),
         "filters": filters,
         "owners": selectors.owner_choices(user=user),
         "tags": selectors.tag_choices(),
-        "query": query_without(request, "page"),
-        "sort_query": query_without(request, "page", "sort"),
+        "query": query_without(request, "page", "after", "before"),
+        "sort_query": query_without(request, "page", "after", "before", "sort"),
     }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "web/counterparties/_table.html", context)
