@@ -7,10 +7,11 @@ A scratch database `<name>_bench_workspace` next to the one DATABASE_URL names i
 one child process (two teams of ten managers under two heads and a director; 200,000 counterparties, an eleventh
 tagged, one in a hundred co-owned; contacts, deals, invoices and payments), then another child process — the
 measured one — requests the main pages through Django's test client as a manager, as a head and as the
-director: the dashboard, the counterparty list (default, sorted, filtered by debt, tag and owner, the page after
-a thousand rows and the one in the middle of the list, forwards and backwards, a search), a counterparty card, the global search, the invoice and payment lists. Every page is
-requested once to warm up, then REPEAT times; the median and the worst time are reported with the number of
-SQL queries. Target: under 500 ms for every page.
+director: the dashboard, the counterparty list (default, sorted, filtered by debt, tag and owner, the page
+after a thousand rows and the one in the middle of the list, forwards and backwards, a search), a counterparty
+card, the global search, the invoice and payment lists. Every page is requested once to warm up, then
+REPEAT times; the median and the worst time are reported with the number of SQL queries. Target: under
+500 ms for every page.
 """
 
 from __future__ import annotations
