@@ -252,6 +252,8 @@ def base_env(data_dir: str, url: str) -> dict[str, str]:
     env.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
     env["ALLOWED_HOSTS"] = "localhost,testserver"
     env.pop("REDIS_URL", None)
+    # Measure the code of this tree, whichever checkout the virtualenv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")]))
     return env
 
 
@@ -274,9 +276,10 @@ def run(url: str, count: int) -> dict[str, Any]:
         return json.loads(child(env, __file__, "--measure").strip().splitlines()[-1])
 
 
-def section(result: dict[str, Any], load: str) -> str:
+def section(result: dict[str, Any], load: str, before: dict[tuple[str, str], int], before_note: str) -> str:
     rows = "\n".join(
-        f"| {r['user']} | {r['page']} | `{r['url']}` | {r['median_ms']} | {r['worst_ms']} | {r['queries']} |"
+        f"| {r['user']} | {r['page']} | `{r['url']}` | {r['median_ms']} | {r['worst_ms']} | {r['queries']} | "
+        f"{before.get((r['user'], r['page']), '—')} |"
         for r in result["pages"]
     )
     return (
@@ -288,9 +291,9 @@ def section(result: dict[str, Any], load: str) -> str:
         f"{platform.machine()}, {os.cpu_count()} CPUs, load average at the start: {load}. "
         f"`m00` is a manager (10,000 counterparties), `head0` the head of his team (100,000), `director` sees all. "
         f"Each page once to warm up, then {REPEAT} times: median and worst time of the whole request "
-        f"(rendering included) and the SQL queries of one request. Target: under {LIMIT_MS} ms.\n\n"
-        "| user | page | URL | median, ms | worst, ms | queries |\n"
-        "|---|---|---|---|---|---|\n"
+        f"(rendering included) and the SQL queries of one request. Target: under {LIMIT_MS} ms.{before_note}\n\n"
+        "| user | page | URL | median, ms | worst, ms | queries | before, median ms |\n"
+        "|---|---|---|---|---|---|---|\n"
         f"{rows}\n"
     )
 
@@ -301,6 +304,8 @@ def main() -> None:
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     parser.add_argument("--count", type=int, default=COUNTERPARTIES, help="Counterparties to load.")
+    parser.add_argument("--before", help="JSON of an earlier --measure run (the code before an optimisation).")
+    parser.add_argument("--before-note", default="", help="What the earlier run measured, for the document.")
     args = parser.parse_args()
     if args.seed is not None:
         seed(args.seed)
@@ -317,7 +322,12 @@ def main() -> None:
         print(f"{r['user']:<9} {r['page']:<34} {r['median_ms']:>5} ms (worst {r['worst_ms']:>5}) {r['queries']:>3} q")
     slow = [r for r in result["pages"] if r["median_ms"] >= LIMIT_MS]
     if not args.no_write:
-        write_section(DOC, SECTION, section(result, load))
+        before = {}
+        if args.before:
+            earlier = json.loads(Path(args.before).read_text(encoding="utf-8").strip().splitlines()[-1])
+            before = {(r["user"], r["page"]): r["median_ms"] for r in earlier["pages"]}
+        note = f" {args.before_note}" if args.before_note else ""
+        write_section(DOC, SECTION, section(result, load, before, note))
         print(f"written to {DOC.relative_to(ROOT)}")
     if slow:
         sys.exit(f"{len(slow)} page(s) took {LIMIT_MS} ms or more: " + ", ".join(r["page"] for r in slow))
