@@ -1,8 +1,9 @@
 """Reads of the manager's workspace. Every query goes through `visible_to(user)` or the selectors of the
 domain apps, and a page's related rows are fetched up front (no query per row).
 
-Lists page without COUNT(*): a page reads `per_page + 1` rows and shows "next" when the extra row came,
-so a page of 200,000 counterparties costs what a page of 50 does.
+Lists page without COUNT(*): a page reads `per_page + 1` rows and shows "next" when the extra row came.
+The counterparty list (200,000 rows and more) pages by keyset (`keyset_page`): the next page starts after
+the sort key of the last row shown, so a page deep in the list costs what the first does.
 """
 
 from __future__ import annotations
