@@ -316,7 +316,7 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server: the benchmark loads a scratch database next to it.")
-    load = " ".join(os.getloadavg().__repr__().strip("()").split(", "))
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
     result = run(url, args.count)
     for r in result["pages"]:
         print(f"{r['user']:<9} {r['page']:<34} {r['median_ms']:>5} ms (worst {r['worst_ms']:>5}) {r['queries']:>3} q")
