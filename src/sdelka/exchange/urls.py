@@ -1,5 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
+from .clientbank import views as clientbank
 from .commerceml.views import exchange
 
 app_name = "exchange"
@@ -9,4 +10,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("1c/exchange/", exchange),
     path("bitrix/admin/1c_exchange.php", exchange, name="onec-bitrix"),
     path("1c_exchange.php", exchange),
+    path("payments/queue/", clientbank.payment_queue, name="payment-queue"),
+    path("payments/queue/<int:pk>/match/", clientbank.match_payment, name="payment-match"),
 ]

@@ -132,6 +132,17 @@ def test_broken_file_nothing_half_imported(staff, org_account):
     assert event.field == f"line {result.line}"
 
 
+def test_account_failing_its_control_key_is_warned_with_the_line_and_still_imported(staff, org_account):
+    bad = PAYER_ACCOUNT[:-1] + str((int(PAYER_ACCOUNT[-1]) + 1) % 10)
+    text = statement([document(number="1", payer_account=bad), document(number="2", payer_account=bad)])
+    result = import_statement(data=text.encode("cp1251"), user=staff.accountant)
+    assert result.ok and len(result.payments) == 2
+    starts = [i for i, line in enumerate(text.split("\r\n"), 1) if line.startswith("СекцияДокумент")]
+    events = ExchangeRun.objects.get().events.filter(level=EventLevel.WARNING, message__contains=bad).order_by("pk")
+    assert [(e.field, "control key is wrong" in e.message) for e in events] == [(f"line {n}", True) for n in starts]
+    assert Payment.objects.filter(payer_account=bad).count() == 2
+
+
 # --- duplicates ---------------------------------------------------------------------------------
 
 
@@ -387,3 +398,40 @@ def test_command(staff, org_account, client_cp, tmp_path):
     path.write_bytes(b"1CClientBankExchange\r\n")
     with pytest.raises(CommandError, match="line"):
         call_command("bank", "import", str(path))
+
+
+def test_queue_screen_two_clicks_create_the_payer_and_keep_an_advance(staff, org_account, client_cp, client):
+    a = invoice(org_account, client_cp, sequence=1, total="100.00")
+    invoice(org_account, client_cp, sequence=2, total="100.00")
+    run_import(
+        staff,
+        document(number="1", amount="100.00", purpose="Оплата"),  # two invoices of 100: queued
+        document(number="2", amount="70.00", purpose="Оплата"),  # no invoice of 70: queued
+        document(number="3", amount="5.00", payer_inn="7736207543", payer_kpp="773601001", purpose="Долг"),
+    )
+    client.force_login(staff.manager)
+    page = client.get("/payments/queue/").content.decode()
+    assert page.count('id="queued-') == 2 and "7736207543" not in page  # the unknown payer is not his
+    assert client.get("/payments/").content.decode().count('href="/payments/queue/"') == 1
+
+    client.force_login(staff.accountant)
+    page = client.get("/payments/queue/").content.decode()
+    assert page.count('id="queued-') == 3 and f'name="invoice" value="{a.pk}"' in page
+    ambiguous, owed, unknown = BankDocument.objects.queued().order_by("number")
+
+    answer = client.post(f"/payments/queue/{ambiguous.pk}/match/", {"invoice": a.pk}, follow=True)
+    assert answer.redirect_chain == [("/payments/queue/", 302)]
+    a.refresh_from_db()
+    assert (a.status, a.paid_amount) == (InvoiceStatus.PAID, D("100.00"))
+    assert BankDocument.objects.get(pk=ambiguous.pk).status == BankDocumentStatus.RESOLVED
+
+    client.post(f"/payments/queue/{owed.pk}/match/", {"action": "advance"})
+    assert BankDocument.objects.get(pk=owed.pk).status == BankDocumentStatus.RESOLVED
+
+    client.post(f"/payments/queue/{unknown.pk}/match/", {"action": "create"})
+    assert Counterparty.objects.filter(inn="7736207543").exists()
+    assert Payment.objects.get(pk=unknown.payment_id).counterparty.inn == "7736207543"
+
+    answer = client.post(f"/payments/queue/{ambiguous.pk}/match/", {"invoice": a.pk}, follow=True)
+    message = list(answer.context["messages"])[-1]
+    assert message.level_tag == "error" and "already been matched" in str(message)

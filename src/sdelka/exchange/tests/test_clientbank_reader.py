@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sdelka.exchange.clientbank.matcher import invoice_refs, number_key
-from sdelka.exchange.clientbank.reader import StatementError, read_statement
+from sdelka.exchange.clientbank.reader import StatementError, parse_date, read_statement
 from tests.fixtures_path import fixtures_dir
 
 from .clientbank_helpers import OUR_ACCOUNT, document, statement
@@ -226,3 +226,76 @@ def test_number_key_ignores_prefix_zeros_and_lookalikes(prefix: str, sequence: i
     assert key == str(sequence)
     refs = invoice_refs(f"Оплата по счету № {prefix}{'0' * zeros}{sequence} от 05.03.2026")
     assert [(r.key, r.date) for r in refs] == [(str(sequence), date(2026, 3, 5))]
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+TEXT = st.text(
+    alphabet='абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯabcXYZ0123456789 .,-№/()"',
+    min_size=1,
+    max_size=60,
+).filter(lambda s: s.strip() and "=" not in s)
+AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999999999.99"), places=2)
+DATES = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
+
+
+@given(
+    docs=st.lists(
+        st.tuples(st.from_regex(r"[0-9A-Za-zА-Я/-]{1,12}", fullmatch=True), AMOUNTS, DATES, TEXT, TEXT),
+        min_size=1,
+        max_size=5,
+    ),
+    encoding=st.sampled_from(["cp1251", "cp866", "utf-8"]),
+    newline=st.sampled_from(["\r\n", "\n"]),
+)
+def test_written_documents_read_back_the_same(docs, encoding: str, newline: str) -> None:
+    text = statement(
+        [
+            document(number=n, amount=f"{a:.2f}", day=f"{d:%d.%m.%Y}", purpose=p, payer_name=name)
+            for n, a, d, p, name in docs
+        ]
+    )
+    if encoding == "cp866":
+        text = text.replace("Кодировка=Windows", "Кодировка=DOS")
+    s = read_statement(text.replace("\r\n", newline).encode(encoding))
+    if encoding == "utf-8":  # UTF-8 bytes labelled Windows: read as UTF-8, with a warning saying so
+        assert [m for _line, m in s.warnings] == ["Кодировка=Windows but the bytes are utf-8; read as utf-8"]
+    else:
+        assert s.encoding == encoding and s.warnings == []
+    read = [(d.number, d.amount, d.date, d.purpose, d.payer.name) for d in s.documents]
+    assert read == [(n, a, d, " ".join(p.split()), name.strip()) for n, a, d, p, name in docs]
+
+
+@given(value=st.one_of(DATES.map(lambda d: f"{d:%d.%m.%Y}"), st.from_regex(r"\d{1,3}\.\d{1,3}\.\d{1,5}"), st.text()))
+def test_dates_are_exactly_dd_mm_yyyy(value: str) -> None:
+    """The reader's fast path for ДД.ММ.ГГГГ accepts and refuses exactly what the general rule does."""
+    import re
+
+    match = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", value.strip())
+    expected: date | None = None
+    if match:
+        try:
+            expected = date(int(match[3]), int(match[2]), int(match[1]))
+        except ValueError:
+            expected = None
+    try:
+        got: date | None = parse_date(value, 7, "Дата")
+    except StatementError as error:
+        assert error.line == 7 and "Дата=" in error.reason
+        got = None
+    assert got == expected
+
+
+@given(
+    position=st.integers(min_value=0, max_value=60),
+    garbage=st.one_of(st.text(max_size=40), st.sampled_from(["СекцияДокумент=X", "КонецДокумента", "КонецФайла", "="])),
+)
+def test_any_damage_is_refused_as_a_statement_error_or_read(position: int, garbage: str) -> None:
+    """Whatever a line becomes, the reader either reads the file or refuses it naming a line of it."""
+    lines = statement([document(), document(number="2")]).split("\r\n")
+    lines[position % len(lines)] = garbage.replace("\r", "").replace("\n", "")
+    data = "\r\n".join(lines).encode("utf-8")
+    try:
+        read_statement(data)
+    except StatementError as error:
+        assert 0 <= error.line <= len(lines) + 1
