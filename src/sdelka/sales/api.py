@@ -30,7 +30,7 @@ from sdelka.core.models import Currency
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.parties.models import ContactPerson, Counterparty
 
-from . import mail, selectors, services
+from . import mail, receivables, selectors, services
 from .models import (
     Deal,
     Invoice,
@@ -500,8 +500,36 @@ class PaymentViewSet(CreateUpdateViewSet):
         return Response(PaymentSerializer(self.reread(payment.pk), context=self.get_serializer_context()).data)
 
 
+# --- Receivables ----------------------------------------------------------------------------------
+
+RECEIVABLE_GROUPS = {"counterparty": receivables.by_counterparty, "manager": receivables.by_manager}
+
+
+class ReceivablesViewSet(viewsets.ViewSet):
+    """What clients owe: open and overdue amounts with aging buckets (not due, 1–30, 31–60, 61–90, 90+ days
+    past due), per currency; `?by=counterparty` (default), `?by=manager` or `?by=total`."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("by", str, enum=["counterparty", "manager", "total"])],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def list(self, request: Request) -> Response:
+        group = request.query_params.get("by", "counterparty")
+        if group == "total":
+            rows = receivables.totals(user=request.user)
+        elif group in RECEIVABLE_GROUPS:
+            rows = RECEIVABLE_GROUPS[group](user=request.user)
+        else:
+            return Response({"by": [f"Unknown grouping {group!r}: counterparty, manager or total."]}, status=400)
+        money = ("open", "overdue", *receivables.BUCKETS)
+        return Response(
+            {"by": group, "results": [{k: f"{v:.2f}" if k in money else v for k, v in row.items()} for row in rows]}
+        )
+
+
 def register(router: BaseRouter) -> None:
     """Register this app's API viewsets on the shared /api/v1/ router."""
+    router.register("receivables", ReceivablesViewSet, basename="receivables")
     router.register("organisations", OrganisationViewSet, basename="organisation")
     router.register("deals", DealViewSet, basename="deal")
     router.register("invoices", InvoiceViewSet, basename="invoice")

@@ -82,3 +82,24 @@ def test_totals_and_overdue_list(staff, book):
     assert totals["RUB"]["open"] == D("4520.00") and totals["RUB"]["not_due"] == D("100.00")
     overdue = receivables.overdue_invoices(user=staff.manager, today=TODAY)
     assert overdue.count() == 9
+
+
+def test_api_per_counterparty_manager_and_total(staff, book):
+    from rest_framework.test import APIClient
+
+    mine, _theirs = book
+    api = APIClient()
+    api.force_authenticate(staff.manager)
+    rows = api.get("/api/v1/receivables/").json()["results"]
+    assert {(r["counterparty_id"], r["currency_id"]) for r in rows} == {(mine.pk, "RUB"), (mine.pk, "USD")}
+    api.force_authenticate(staff.head)
+    managers = api.get("/api/v1/receivables/", {"by": "manager"}).json()["results"]
+    other = next(r for r in managers if r["owner_id"] == staff.other_manager.pk)
+    assert (other["open"], other["overdue"]) == ("70.00", "70.00")  # the API ages as of today: due long ago
+    (usd,) = [
+        r for r in api.get("/api/v1/receivables/", {"by": "total"}).json()["results"] if r["currency_id"] == "USD"
+    ]
+    assert usd["open"] == "50.00"
+    assert api.get("/api/v1/receivables/", {"by": "region"}).status_code == 400
+    api.force_authenticate(None)
+    assert api.get("/api/v1/receivables/").status_code in (401, 403)
