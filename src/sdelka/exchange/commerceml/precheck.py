@@ -2,8 +2,9 @@
 
 A truncated file, a DTD or an entity bomb fails here, so the apply pass that follows never starts on a file
 that would break half-way. Used for orders, and for catalogues on SQLite (on PostgreSQL a catalogue file is
-applied in one transaction instead, which a broken file rolls back whole). The pass is lxml alone (the tag filter and the parsing run in C; nothing is turned
-into records), about a quarter of the cost of reading records. It also estimates how many records the apply
+applied in one transaction instead, which a broken file rolls back whole). The pass is lxml alone (the tag
+filter and the parsing run in C; nothing is turned into records), about a quarter of the cost of reading
+records. It also estimates how many records the apply
 pass will meet, for the progress 1C is shown: each counted element makes about one record.
 """
 

@@ -164,7 +164,7 @@ def element_edit(draw: st.DrawFn) -> tuple[int, str, str]:
             ]
         )
     )
-    value = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12))
+    value = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")), min_size=1, max_size=12))
     return index, where, value
 
 
