@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
-from .views import catalog, conflicts, counterparties, deals, exchange, invoices, payments, rules, tasks
+from .views import catalog, conflicts, counterparties, deals, exchange, invoices, payments, receivables, rules, tasks
 
 app_name = "web"
 
@@ -48,6 +48,7 @@ urlpatterns = [
     path("invoices/<int:pk>/issue/", invoices.invoice_issue, name="invoice-issue"),
     # Payments
     path("payments/", payments.payment_list, name="payment-list"),
+    path("receivables/", receivables.receivables_report, name="receivables"),
     path("payments/<int:pk>/", payments.payment_detail, name="payment-detail"),
     # Tasks
     path("tasks/", tasks.task_list, name="task-list"),
