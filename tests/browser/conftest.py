@@ -73,13 +73,16 @@ REFERENCE_MIGRATIONS = (
 def reference_data(transactional_db: None) -> None:
     """The currencies, units and default pipeline the data migrations load. `serialized_rollback`
     restores them after an earlier transactional test flushed the database, but not reliably when a
-    live-server test follows another in a mixed run; loading them again when missing is idempotent."""
+    live-server test follows another in a mixed run; loading them again when missing is idempotent.
+    The flush also recreates content types under new ids, so the cached ones are dropped first."""
     import importlib
 
     from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
 
     from sdelka.sales.models import Pipeline
 
+    ContentType.objects.clear_cache()
     if Pipeline.objects.exists():
         return
     for module, function in REFERENCE_MIGRATIONS:
