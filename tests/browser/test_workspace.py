@@ -175,10 +175,20 @@ def test_a_managers_day(page: Any, live_server: Any, team: dict[str, Any], shot:
 
 
 def _choose_product(page: Any, index: int, query: str, product_id: int) -> None:
+    # A row htmx has just swapped in only reacts to typing once htmx has processed it and settled.
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     row = page.locator("tr.line").nth(index)
     key = row.get_attribute("id")
-    page.fill(f"#{key}-q", query)
-    expect(page.locator(f"#{key}-product option[value='{product_id}']")).to_have_count(1)
+    option = page.locator(f"#{key}-product option[value='{product_id}']")
+    for _attempt in range(3):
+        page.fill(f"#{key}-q", "")
+        page.fill(f"#{key}-q", query)
+        try:
+            expect(option).to_have_count(1, timeout=3000)
+            break
+        except AssertionError:
+            continue
+    expect(option).to_have_count(1)
     page.select_option(f"#{key}-product", str(product_id))
     expect(page.locator(f"#{key}-price")).not_to_have_value("")
 
