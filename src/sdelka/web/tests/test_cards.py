@@ -292,3 +292,13 @@ def test_service_refuses_access_changes_by_a_co_owner(staff):
     services.update_counterparty(user=staff.other_manager, counterparty=own, data=unchanged)
     own.refresh_from_db()
     assert own.comment == "звонить до 12"
+
+
+def test_invoice_page_title_is_the_invoice_alone(client, staff, shop):
+    invoice = issued_invoice(staff, shop, CounterpartyFactory(owner=staff.manager))
+    client.force_login(staff.manager)
+    page = client.get(reverse("web:invoice-detail", args=[invoice.pk])).content.decode()
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert f"Invoice № {invoice.number}" in title
+    assert "<" not in title
+    assert page.count('id="inv-pay-h"') == 1
