@@ -531,6 +531,7 @@ class BankDocumentStatus(models.TextChoices):
     RESOLVED = "resolved", _("Matched by a person")
     OUTGOING = "outgoing", _("Outgoing")
     INTERNAL = "internal", _("Between our own accounts")
+    LINKED = "linked", _("Already recorded from 1C")
 
 
 class BankDocumentQuerySet(models.QuerySet):

@@ -52,6 +52,7 @@ from ..models import (
     RunStatus,
     Trigger,
 )
+from ..payment_match import DATE_TOLERANCE, pick_same
 from ..services import finish_run, journal_event
 from .matcher import Decision, InvoiceIndex, OpenInvoice, Outcome
 from .reader import Document, Party, Statement, StatementError, read_statement
@@ -83,6 +84,7 @@ class ImportResult:
     matched: int = 0
     advance: int = 0
     queued: int = 0
+    linked: int = 0  # incoming lines whose payment 1C brought first
     warnings: int = 0
     payments: list[int] = field(default_factory=list)
 
@@ -200,11 +202,21 @@ class _Entry:
     payers: frozenset[int] = frozenset()
     decision: Decision | None = None
     payment_id: int | None = None
+    linked: bool = False  # the payment came from 1C first: the line is linked to it, nothing recorded again
 
     @property
     def identity(self) -> tuple[str, date, str, Decimal, str, str]:
         d = self.document
         return (self.account, d.date, d.number[:64], d.amount, self.other.inn[:12], self.direction)
+
+
+@dataclass
+class _OnecPayment:
+    pk: int
+    counterparty_id: int | None
+    payer_inn: str
+    number: str
+    day: date
 
 
 class _Import:
@@ -243,8 +255,10 @@ class _Import:
         fresh = self._drop_duplicates(entries)
         self._resolve_payers(fresh)
         incoming = [e for e in fresh if e.direction == PaymentDirection.INCOMING and not e.internal]
+        self._link_to_onec(incoming)
+        incoming = [e for e in incoming if not e.linked]
         touched = self._match(incoming) if incoming else {}
-        self._create_payments([e for e in fresh if not e.internal])
+        self._create_payments([e for e in fresh if not e.internal and not e.linked])
         received = self._allocate(incoming)
         paid = self._update_invoices(touched, received)
         self._store_documents(fresh)
@@ -424,6 +438,64 @@ class _Import:
                 ids = sorted(by_account.get((party.account, party.bik), ()))
             entry.payers = frozenset(ids)
 
+    # --- payments 1C brought first ---
+
+    def _link_to_onec(self, entries: list[_Entry]) -> None:
+        """Incoming lines whose payment a sync from 1C recorded already (payment_match.py): the line points to
+        that payment, which takes the bank's requisites of the payer; its allocations stay as 1C made them."""
+        if not entries:
+            return
+        days = [self._received(e) for e in entries]
+        candidates: dict[tuple[int, Decimal], list[_OnecPayment]] = defaultdict(list)
+        rows = (
+            Payment.objects.filter(
+                source=PaymentSource.ONEC,
+                direction=PaymentDirection.INCOMING,
+                organisation_id__in={self.accounts[e.account][0].pk for e in entries},
+                amount__in={e.document.amount for e in entries},
+                date__range=(min(days) - DATE_TOLERANCE, max(days) + DATE_TOLERANCE),
+            )
+            .exclude(pk__in=BankDocument.objects.filter(payment__isnull=False).values("payment_id"))
+            .values_list("pk", "organisation_id", "amount", "counterparty_id", "payer_inn", "number", "date")
+        )
+        for pk, organisation_id, amount, counterparty_id, inn, number, day in rows:
+            candidates[(organisation_id, amount)].append(_OnecPayment(pk, counterparty_id, inn, number, day))
+        linked: list[tuple[Any, ...]] = []
+        for entry, day in zip(entries, days, strict=True):
+            pool = [
+                p for p in candidates[(self.accounts[entry.account][0].pk, entry.document.amount)]
+                if (p.counterparty_id in entry.payers if p.counterparty_id else p.payer_inn == entry.other.inn)
+            ]  # fmt: skip
+            found = pick_same(pool, entry.document.number, day, number_of=lambda p: p.number, date_of=lambda p: p.day)
+            if found is None:
+                continue
+            candidates[(self.accounts[entry.account][0].pk, entry.document.amount)].remove(found)
+            entry.linked, entry.payment_id = True, found.pk
+            _organisation, bank_account = self.accounts[entry.account]
+            payer = entry.document.payer
+            linked.append((found.pk, bank_account.pk if bank_account else None, payer.name[:500], payer.inn[:12],
+                           payer.kpp[:9], payer.account[:20], self.now))  # fmt: skip
+            self.result.linked += 1
+            self.events.append(
+                _event(
+                    self.run,
+                    EventLevel.INFO,
+                    _("№ %(number)s: the payment is already recorded from 1C (№ %(onec)s of %(date)s); linked to it, "
+                      "not recorded again.") % {"number": entry.document.number, "onec": found.number,
+                                                "date": found.day.strftime("%d.%m.%Y")},
+                    line=entry.document.line,
+                    external_id=entry.document.number[:255],
+                )
+            )  # fmt: skip
+        columns = ["bank_account_id", "payer_name", "payer_inn", "payer_kpp", "payer_account", "updated_at"]
+        update_rows(Payment, columns, linked)
+        copy_to_history(Payment, [row[0] for row in linked], history_type="~", user_id=self.user_id, when=self.now)
+
+    @staticmethod
+    def _received(entry: _Entry) -> date:
+        doc = entry.document
+        return (doc.received if entry.direction == PaymentDirection.INCOMING else doc.debited) or doc.date
+
     # --- matching and money ---
 
     def _open_invoices(self, organisation_ids: set[int]) -> InvoiceIndex:
@@ -491,7 +563,6 @@ class _Import:
                 counterparty_id: int | None = decision.allocations[0][0].counterparty_id
             else:
                 counterparty_id = next(iter(entry.payers)) if len(entry.payers) == 1 else None
-            incoming = entry.direction == PaymentDirection.INCOMING
             rows.append(
                 (
                     organisation.pk,
@@ -499,7 +570,7 @@ class _Import:
                     counterparty_id,
                     entry.direction,
                     PaymentSource.BANK,
-                    (doc.received if incoming else doc.debited) or doc.date,
+                    self._received(entry),
                     doc.number[:30],
                     doc.amount,
                     self._currency(entry.account),
@@ -570,6 +641,8 @@ class _Import:
             decision = entry.decision
             if entry.internal:
                 status, reason = BankDocumentStatus.INTERNAL, _("Transfer between our own accounts.")
+            elif entry.linked:
+                status, reason = BankDocumentStatus.LINKED, _("Already recorded from 1C.")
             elif entry.direction == PaymentDirection.OUTGOING:
                 status, reason = BankDocumentStatus.OUTGOING, ""
             else:

@@ -10,7 +10,8 @@ sales services (numbering, totals, allocations, history) and read 1C's rows or v
   the object is read back and every header field and row compared; with the task's "post documents" the
   document is posted, and 1C's refusal text becomes the error event.
 * Payments from 1C: one Sdelka payment per 1C document. A payment already in Sdelka from a bank statement
-  (same organisation, date, number, amount and payer) is linked, not duplicated. The rows of
+  (same organisation, amount and payer, dates a day apart at most, the same number when both have one:
+  payment_match.py) is linked, not duplicated; it keeps the bank's date and text. The rows of
   РасшифровкаПлатежа allocate it to the invoices they name, through `allocate_payment`.
 * Debt: `<register>/Balance(…)` once per run; the balance per counterparty and currency is stored with the
   moment it was read.
@@ -35,6 +36,7 @@ from django.utils.translation import gettext as _
 from sdelka.catalog.models import Price
 from sdelka.exchange.apply_orders import exchange_user
 from sdelka.exchange.models import Direction, EventLevel, ExchangeRun, ExternalRef
+from sdelka.exchange.payment_match import DATE_TOLERANCE, pick_same
 from sdelka.sales import services as sales
 from sdelka.sales.models import Invoice, InvoiceStatus, Payment, PaymentAllocation, PaymentDirection, PaymentSource
 
@@ -462,8 +464,12 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
     else:
         current = {"date": payment.date, "amount": payment.amount, "purpose": payment.purpose}
         diff = {name: (current[name], value) for name, value in fields.items() if current[name] != value}
+        # A statement's payment keeps the bank's date of receipt and text; one typed by hand keeps its text.
+        kept = {"date", "purpose"} if payment.source == PaymentSource.BANK else set()
         if linked_from_bank:
-            diff = {name: pair for name, pair in diff.items() if name != "purpose"}  # the bank's text stays
+            kept.add("purpose")
+        diff = {name: pair for name, pair in diff.items() if name not in kept}
+        if linked_from_bank:
             diff["linked"] = (None, payment.pk)
         allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
         if {k: a for k, a in wanted.items() if a} != allocated:
@@ -483,6 +489,14 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
             if "allocations" in diff:
                 _allocate(rule, Payment.objects.get(pk=payment.pk), wanted)
             rule.link(record, payment, ref, number)
+        if linked_from_bank:
+            rule.syncer.event(
+                EventLevel.INFO,
+                _("Payment %(number)s from 1C is the one already in Sdelka (%(payment)s); linked, not recorded again.")
+                % {"number": number, "payment": payment},
+                external_id=record.external_id,
+                obj=number,
+            )
     if unknown and not rule.syncer.dry_run:
         rule.syncer.event(
             EventLevel.INFO,
@@ -495,13 +509,13 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
 
 def _same_payment(rule: DocumentRule, values: dict[str, Any], number: str) -> Payment | None:
     """The same incoming payment already in Sdelka from a bank statement (or entered by hand) and not yet
-    linked to another 1C document of this base: same organisation, date, number, amount and payer."""
+    linked to another 1C document of this base (payment_match.py says what "the same" is)."""
+    date = values["date"]
     payer = values.get("counterparty_id")
     candidates = Payment.objects.filter(
         organisation_id=values["organisation_id"],
         direction=PaymentDirection.INCOMING,
-        date=values["date"],
-        number=number,
+        date__range=(date - DATE_TOLERANCE, date + DATE_TOLERANCE),
         amount=Decimal(str(values.get("amount") or 0)).quantize(ZERO),
     ).exclude(
         pk__in=ExternalRef.objects.filter(
@@ -515,8 +529,7 @@ def _same_payment(rule: DocumentRule, values: dict[str, Any], number: str) -> Pa
         candidates = candidates.filter(
             models.Q(counterparty_id=payer) | models.Q(counterparty__isnull=True, payer_inn=inn)
         )
-    found = list(candidates[:2])
-    return found[0] if len(found) == 1 else None
+    return pick_same(candidates[:20], number, date, number_of=lambda p: p.number, date_of=lambda p: p.date)
 
 
 def _allocate(rule: DocumentRule, payment: Payment, wanted: dict[int, Decimal]) -> None:

@@ -288,6 +288,85 @@ def test_bp30_payment_from_a_bank_statement_is_linked_not_duplicated(fake: FakeO
     assert ExternalRef.objects.get(kind=RefKind.PAYMENT).object_id == bank.pk
 
 
+def _bank_statement(data: dict[str, Any], *lines: tuple[str, str, str]) -> Any:
+    """Import a statement of incoming payments (number, day, amount) from the 1C buyer into our organisation."""
+    from sdelka.exchange.clientbank.importer import import_statement
+
+    from .clientbank_helpers import document, statement
+
+    buyer = data["buyer"]
+    docs = [
+        document(number=number, day=day, amount=amount, payer_inn=buyer["ИНН"].strip(), payer_kpp=buyer["КПП"],
+                 payer_account=ACCOUNT, purpose="Оплата по счету 17")
+        for number, day, amount in lines
+    ]  # fmt: skip
+    result = import_statement(
+        data=statement(docs, start="01.11.2026", end="30.11.2026").encode("cp1251"),
+        user=None,
+        organisation=Organisation.objects.get(),
+    )
+    assert result.ok, result.error
+    return result
+
+
+def test_bank_statement_after_1c_links_to_the_1c_payment(fake: FakeOneC, bp: Connection) -> None:
+    from sdelka.exchange.models import BankDocument, BankDocumentStatus
+
+    data = seed_bp(fake)
+    receipt(fake, data, "1000")  # 1C's document of 21.11, payment order № 125
+    run("bp")
+    onec = Payment.objects.get()
+    # The bank dates the receipt a day later and writes the number with zeros.
+    result = _bank_statement(data, ("000125", "22.11.2026", "1000.00"))
+    assert result.linked == 1 and result.payments == []
+    assert Payment.objects.get() == onec
+    line = BankDocument.objects.get()
+    assert line.payment_id == onec.pk and line.status == BankDocumentStatus.LINKED
+    onec.refresh_from_db()
+    assert onec.payer_account == ACCOUNT and onec.allocated_amount == Decimal(1000)
+    invoice = Invoice.objects.get()
+    assert invoice.paid_amount == Decimal(1000)  # paid once, not twice
+    assert ExchangeEvent.objects.filter(message__contains="already recorded from 1C").count() == 1
+    # A second statement with the same line is a duplicate line, the payment is still one.
+    _bank_statement(data, ("000125", "22.11.2026", "1000.00"))
+    assert Payment.objects.count() == 1
+
+
+def test_1c_after_bank_statement_links_to_the_bank_payment(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    run("bp")
+    _bank_statement(data, ("125", "20.11.2026", "1000.00"))  # a day before 1C's date
+    bank = Payment.objects.get()
+    assert bank.source == PaymentSource.BANK
+    receipt(fake, data, "1000")
+    results = run("bp")
+    assert rule_of(results, "БП: оплаты покупателей")["updated"] == 1, results
+    assert Payment.objects.get() == bank
+    bank.refresh_from_db()
+    assert bank.date == dt.date(2026, 11, 20) and bank.source == PaymentSource.BANK  # the bank's date stays
+    assert ExternalRef.objects.get(kind=RefKind.PAYMENT).object_id == bank.pk
+    assert Invoice.objects.get().paid_amount == Decimal(1000)
+    assert ExchangeEvent.objects.filter(message__contains="linked, not recorded again").count() == 1
+
+
+def test_two_payments_of_one_sum_on_one_day_stay_two(fake: FakeOneC, bp: Connection) -> None:
+    """Same payer, sum and day, different payment order numbers: two payments, whichever side comes first."""
+    from sdelka.exchange.models import BankDocument, BankDocumentStatus
+
+    data = seed_bp(fake)
+    receipt(fake, data, "1000", number="125")
+    run("bp")
+    _bank_statement(data, ("125", "21.11.2026", "1000.00"), ("126", "21.11.2026", "1000.00"))
+    statuses = dict(BankDocument.objects.values_list("number", "status"))
+    assert statuses["125"] == BankDocumentStatus.LINKED and statuses["126"] != BankDocumentStatus.LINKED
+    assert sorted(Payment.objects.values_list("number", "source")) == [("125", "1c"), ("126", "bank")]
+    # 1C's document for № 127 finds only № 126 from the bank (already its own payment, other number): a new one.
+    receipt(fake, data, "1000", number="127")
+    results = run("bp")
+    assert rule_of(results, "БП: оплаты покупателей")["created"] == 1, results
+    assert sorted(Payment.objects.values_list("number", flat=True)) == ["125", "126", "127"]
+
+
 def _sdelka_invoice(connection: Connection) -> Invoice:
     from sdelka.exchange.apply_orders import exchange_user
 
