@@ -438,12 +438,14 @@ class PaymentSerializer(serializers.ModelSerializer):
             "payer_account",
             "allocated_amount",
             "unallocated_amount",
+            "cancelled",
+            "cancel_reason",
             "allocations",
             "created_by",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["allocated_amount", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["allocated_amount", "cancelled", "cancel_reason", "created_by", "created_at", "updated_at"]
 
     def create(self, validated_data: dict[str, Any]) -> Payment:
         return call_service(services.register_payment, user=self.context["request"].user, **validated_data)

@@ -389,6 +389,9 @@ class Payment(TimeStampedModel):
     payer_kpp = models.CharField(_("payer КПП"), max_length=9, blank=True)
     payer_account = models.CharField(_("payer account"), max_length=20, blank=True)
     allocated_amount = models.DecimalField(_("allocated"), **MONEY, default=Decimal("0.00"))
+    # Kept, never deleted, when its source withdrew it (1C unposted or deleted the document): no allocations.
+    cancelled = models.BooleanField(_("cancelled"), default=False, db_default=False)  # bulk inserts omit it
+    cancel_reason = models.CharField(_("why cancelled"), max_length=255, blank=True, db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("entered by"),

@@ -920,6 +920,9 @@ def allocate_payment(*, user: Any, payment: Payment, invoice: Invoice, amount: A
         raise ValidationError({"invoice": _("Only an issued invoice can be paid.")})
     if payment.direction != PaymentDirection.INCOMING:
         raise ValidationError({"payment": _("Only an incoming payment pays an invoice.")})
+    if payment.cancelled:
+        reason = payment.cancel_reason
+        raise ValidationError({"payment": _("The payment is cancelled: %(reason)s") % {"reason": reason}})
     if payment.organisation_id != invoice.organisation_id:
         raise ValidationError({"invoice": _("The invoice is issued by another organisation.")})
     if payment.currency_id != invoice.currency_id:
@@ -962,6 +965,29 @@ def remove_allocation(*, user: Any, allocation: PaymentAllocation) -> None:
     invoice = _locked_invoice(allocation.invoice_id, user)
     PaymentAllocation.objects.filter(pk=allocation.pk).delete()
     _refresh_money(payment=payment, invoice=invoice, user=user)
+
+
+@transaction.atomic
+def cancel_payment(*, user: Any, payment: Payment, reason: str) -> Payment:
+    """Withdraw a payment its source no longer stands by (1C unposted or deleted it): it stays, marked, with the
+    reason; its allocations are released and each invoice's money and status recomputed."""
+    payment = _locked_payment(payment, user)
+    for allocation in payment.allocations.order_by("pk"):
+        invoice = _locked_invoice(allocation.invoice_id, user)
+        allocation.delete()
+        _refresh_money(payment=payment, invoice=invoice, user=user)
+    payment.cancelled, payment.cancel_reason = True, reason[:255]
+    _by_user(payment, user).save()
+    return payment
+
+
+@transaction.atomic
+def restore_payment(*, user: Any, payment: Payment) -> Payment:
+    """A cancelled payment valid again (1C posted the document again); allocate it anew."""
+    payment = _locked_payment(payment, user)
+    payment.cancelled, payment.cancel_reason = False, ""
+    _by_user(payment, user).save()
+    return payment
 
 
 PAYMENT_EDITABLE = (*PAYMENT_FIELDS, "date", "amount", "counterparty")

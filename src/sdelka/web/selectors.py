@@ -313,7 +313,7 @@ def awaiting_payment(*, user: User, scope: DashboardScope, limit: int = 10) -> l
 
 def payments_today(*, user: User, scope: DashboardScope, limit: int = 10) -> list[Payment]:
     payments = _owned(Payment.objects.visible_to(user), user, scope, path="counterparty__owner")
-    payments = payments.filter(date=timezone.localdate(), direction=PaymentDirection.INCOMING)
+    payments = payments.filter(date=timezone.localdate(), direction=PaymentDirection.INCOMING, cancelled=False)
     return list(payments.select_related("counterparty", "currency").order_by("-pk")[:limit])
 
 

@@ -451,6 +451,7 @@ class _Import:
             Payment.objects.filter(
                 source=PaymentSource.ONEC,
                 direction=PaymentDirection.INCOMING,
+                cancelled=False,
                 organisation_id__in={self.accounts[e.account][0].pk for e in entries},
                 amount__in={e.document.amount for e in entries},
                 date__range=(min(days) - DATE_TOLERANCE, max(days) + DATE_TOLERANCE),

@@ -12,7 +12,8 @@ sales services (numbering, totals, allocations, history) and read 1C's rows or v
 * Payments from 1C: one Sdelka payment per 1C document. A payment already in Sdelka from a bank statement
   (same organisation, amount and payer, dates a day apart at most, the same number when both have one:
   payment_match.py) is linked, not duplicated; it keeps the bank's date and text. The rows of
-  РасшифровкаПлатежа allocate it to the invoices they name, through `allocate_payment`.
+  РасшифровкаПлатежа allocate it to the invoices they name, through `allocate_payment`. A document unposted or
+  marked for deletion in 1C cancels its payment (kept, allocations released); posted again, it is valid again.
 * Debt: `<register>/Balance(…)` once per run; the balance per counterparty and currency is stored with the
   moment it was read.
 """
@@ -113,6 +114,8 @@ class DocumentRule:
                 names.append(pair["onec"])
                 if pair.get("type"):
                     names.append(f"{pair['onec']}_Type")
+        if self.rule.entity == SdelkaEntity.PAYMENT:
+            names += ["Posted", "DeletionMark"]  # a payment unposted or deleted in 1C is cancelled in Sdelka
         names += list(self.parts)
         return list(dict.fromkeys(names))
 
@@ -432,6 +435,10 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         else:
             unknown += amount
     payment = Payment.objects.filter(pk=ref.object_id).first() if ref is not None else None
+    withdrawn = _withdrawn(record)
+    if withdrawn:
+        _withdraw_payment(rule, record, ref, payment, change, number, withdrawn)
+        return
     linked_from_bank = False
     if payment is None:
         payment = _same_payment(rule, values, number)
@@ -471,6 +478,8 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         diff = {name: pair for name, pair in diff.items() if name not in kept}
         if linked_from_bank:
             diff["linked"] = (None, payment.pk)
+        if payment.cancelled:
+            diff["cancelled"] = (True, False)
         allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
         if {k: a for k, a in wanted.items() if a} != allocated:
             diff["allocations"] = ({str(k): str(a) for k, a in allocated.items()},
@@ -480,6 +489,10 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         if rule.syncer.dry_run:
             return
         with transaction.atomic():
+            if "cancelled" in diff:
+                payment = sales.restore_payment(user=rule.user, payment=payment)
+                rule.syncer.event(EventLevel.INFO, _("Payment %(number)s is posted in 1C again; valid again in Sdelka.")
+                                  % {"number": number}, external_id=record.external_id, obj=number)  # fmt: skip
             if "allocations" in diff:
                 for allocation in PaymentAllocation.objects.filter(payment=payment):
                     sales.remove_allocation(user=rule.user, allocation=allocation)
@@ -507,6 +520,51 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         )
 
 
+def _withdrawn(record: Record) -> str:
+    """Why 1C no longer stands by the payment document ("" while it is posted and not marked for deletion)."""
+    if v.boolean(record.raw.get("DeletionMark")):
+        return _("1C marked the document for deletion")
+    if not v.boolean(record.raw.get("Posted", True)):
+        return _("1C unposted the document")
+    return ""
+
+
+def _withdraw_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, payment: Payment | None,
+                      change: Change, number: str, reason: str) -> None:  # fmt: skip
+    """A payment document unposted or deleted in 1C: its payment from 1C is cancelled (kept, never deleted) and
+    the invoices it paid are released. One the bank statement brought too stays: the bank saw the money."""
+    change.action = "unchanged"
+    if payment is None or payment.cancelled:  # never brought, or cancelled already
+        if payment is not None and not rule.syncer.dry_run:
+            rule.link(record, payment, ref, number)
+        return
+    if payment.source != PaymentSource.ONEC:
+        if not rule.syncer.dry_run:
+            rule.link(record, payment, ref, number)
+            rule.syncer.event(
+                EventLevel.WARNING,
+                _("Payment %(number)s: %(reason)s, but the payment came to Sdelka from a bank statement or by hand "
+                  "too, so it stays; check the document in 1C.") % {"number": number, "reason": reason},
+                external_id=record.external_id, obj=number,
+            )  # fmt: skip
+        return
+    released = {number: str(amount) for number, amount in payment.allocations.values_list("invoice__number", "amount")}
+    change.action = "update"
+    change.diff = {"cancelled": (False, True), "allocations": (released, {})}
+    if rule.syncer.dry_run:
+        return
+    with transaction.atomic():
+        sales.cancel_payment(user=rule.user, payment=payment, reason=reason)
+        rule.link(record, payment, ref, number)
+    rule.syncer.event(
+        EventLevel.WARNING,
+        _("Payment %(number)s is cancelled: %(reason)s. Invoices it no longer pays: %(invoices)s.")
+        % {"number": number, "reason": reason, "invoices": ", ".join(f"№ {n}" for n in released) or "—"},
+        external_id=record.external_id,
+        obj=number,
+    )
+
+
 def _same_payment(rule: DocumentRule, values: dict[str, Any], number: str) -> Payment | None:
     """The same incoming payment already in Sdelka from a bank statement (or entered by hand) and not yet
     linked to another 1C document of this base (payment_match.py says what "the same" is)."""
@@ -517,6 +575,7 @@ def _same_payment(rule: DocumentRule, values: dict[str, Any], number: str) -> Pa
         direction=PaymentDirection.INCOMING,
         date__range=(date - DATE_TOLERANCE, date + DATE_TOLERANCE),
         amount=Decimal(str(values.get("amount") or 0)).quantize(ZERO),
+        cancelled=False,
     ).exclude(
         pk__in=ExternalRef.objects.filter(
             connection=rule.syncer.connection, kind=rule.target.ref_kind, content_type=rule.content_type

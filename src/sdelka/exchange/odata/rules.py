@@ -583,7 +583,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "entity": SdelkaEntity.PAYMENT,
                 "entity_set": "Document_ПоступлениеНаРасчетныйСчет",
                 "key_fields": ["Ref_Key"],
-                "filter": "ВидОперации eq 'ОплатаПокупателя' and Posted eq true",
+                # unposted ones too: their payments are cancelled
+                "filter": "ВидОперации eq 'ОплатаПокупателя'",
                 "fields": [
                     {"sdelka": "number", "onec": "НомерВходящегоДокумента"},
                     {"sdelka": "date", "onec": "Date"},
@@ -657,7 +658,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "entity": SdelkaEntity.PAYMENT,
                 "entity_set": "Document_ПоступлениеБезналичныхДенежныхСредств",
                 "key_fields": ["Ref_Key"],
-                "filter": "ХозяйственнаяОперация eq 'ПоступлениеОплатыОтКлиента' and Posted eq true",
+                # unposted ones too: their payments are cancelled
+                "filter": "ХозяйственнаяОперация eq 'ПоступлениеОплатыОтКлиента'",
                 "fields": [
                     {"sdelka": "number", "onec": "НомерВходящегоДокумента"},
                     {"sdelka": "date", "onec": "Date"},

@@ -129,8 +129,7 @@ def seed_bp(fake: FakeOneC) -> dict[str, Any]:
 def receipt(fake: FakeOneC, data: dict[str, Any], amount: str, number: str = "125", **rows: Any) -> dict[str, Any]:
     return fake.add(
         RECEIPTS,
-        Date="2026-11-21T00:00:00",
-        Posted=True,
+        **{"Date": "2026-11-21T00:00:00", "Posted": True, **rows},
         ВидОперации="ОплатаПокупателя",
         Организация_Key=data["org"]["Ref_Key"],
         Контрагент=data["buyer"]["Ref_Key"],
@@ -142,7 +141,6 @@ def receipt(fake: FakeOneC, data: dict[str, Any], amount: str, number: str = "12
         РасшифровкаПлатежа=[
             {"LineNumber": 1, "СчетНаОплату_Key": data["invoice"]["Ref_Key"], "СуммаПлатежа": Decimal(amount)}
         ],
-        **rows,
     )
 
 
@@ -365,6 +363,68 @@ def test_two_payments_of_one_sum_on_one_day_stay_two(fake: FakeOneC, bp: Connect
     results = run("bp")
     assert rule_of(results, "БП: оплаты покупателей")["created"] == 1, results
     assert sorted(Payment.objects.values_list("number", flat=True)) == ["125", "126", "127"]
+
+
+@pytest.mark.parametrize(
+    ("withdrawal", "reason"),
+    [({"Posted": False}, "1C unposted the document"), ({"Posted": False, "DeletionMark": True}, "marked the document")],
+)
+def test_payment_unposted_or_deleted_in_1c_is_cancelled_and_the_invoice_released(
+    fake: FakeOneC, bp: Connection, withdrawal: dict[str, Any], reason: str
+) -> None:
+    data = seed_bp(fake)
+    document = receipt(fake, data, "3665")
+    run("bp")
+    payment, invoice = Payment.objects.get(), Invoice.objects.get()
+    assert invoice.status == InvoiceStatus.PAID and not payment.cancelled
+
+    fake.change(RECEIPTS, document["Ref_Key"], **withdrawal)
+    results = run("bp", "--dry-run")
+    assert rule_of(results, "БП: оплаты покупателей")["updated"] == 1, results
+    assert not Payment.objects.get().cancelled  # a dry run writes nothing
+    results = run("bp")
+    assert rule_of(results, "БП: оплаты покупателей")["updated"] == 1, results
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.cancelled and reason in payment.cancel_reason  # kept, marked, never deleted
+    assert payment.allocated_amount == 0 and not payment.allocations.exists()
+    assert invoice.status == InvoiceStatus.ISSUED and invoice.paid_amount == 0
+    event = ExchangeEvent.objects.get(message__contains="is cancelled")
+    assert reason in event.message and f"№ {invoice.number}" in event.message and event.level == "warning"
+    run("bp")  # nothing more happens to a cancelled payment
+    assert Payment.objects.get().cancelled
+    assert ExchangeEvent.objects.filter(message__contains="is cancelled").count() == 1
+
+    # Posted again in 1C: valid again and allocated anew.
+    fake.change(RECEIPTS, document["Ref_Key"], Posted=True, DeletionMark=False)
+    run("bp")
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert not payment.cancelled and payment.allocated_amount == Decimal("3665")
+    assert invoice.status == InvoiceStatus.PAID
+
+
+def test_unposted_1c_payment_never_brought_is_not_created(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    receipt(fake, data, "1000", Posted=False)
+    results = run("bp")
+    assert rule_of(results, "БП: оплаты покупателей")["created"] == 0, results
+    assert not Payment.objects.exists()
+
+
+def test_cancelled_payment_cannot_be_allocated(fake: FakeOneC, bp: Connection) -> None:
+    from django.core.exceptions import ValidationError
+
+    from sdelka.exchange.apply_orders import exchange_user
+
+    data = seed_bp(fake)
+    document = receipt(fake, data, "1000")
+    run("bp")
+    fake.change(RECEIPTS, document["Ref_Key"], Posted=False)
+    run("bp")
+    with pytest.raises(ValidationError, match="cancelled"):
+        sales.allocate_payment(user=exchange_user(), payment=Payment.objects.get(), invoice=Invoice.objects.get(),
+                               amount="10.00")  # fmt: skip
 
 
 def _sdelka_invoice(connection: Connection) -> Invoice:
