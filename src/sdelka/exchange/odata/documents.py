@@ -47,6 +47,7 @@ from .fields import (
     Currencies,
     Lookups,
     Read,
+    fallback_guids,
     lookup_guids,
     read_value,
     row_field,
@@ -114,6 +115,8 @@ class DocumentRule:
                 names.append(pair["onec"])
                 if pair.get("type"):
                     names.append(f"{pair['onec']}_Type")
+                if pair.get("fallback"):
+                    names.append(pair["fallback"]["onec"])
         if self.rule.entity == SdelkaEntity.PAYMENT:
             names += ["Posted", "DeletionMark"]  # a payment unposted or deleted in 1C is cancelled in Sdelka
         names += list(self.parts)
@@ -155,6 +158,8 @@ class DocumentRule:
                 header.setdefault(key, set()).update(guids)
         for (entity_set, field_name), wanted in header.items():
             self.lookups.prefetch(entity_set, field_name, wanted)
+        for (entity_set, field_name), wanted in fallback_guids(self.header, rows).items():
+            self.lookups.prefetch_owners(entity_set, field_name, wanted)
 
     def resolve(self, records: list[Record]) -> dict[tuple[str, str], int]:
         """(entity, GUID) → Sdelka pk for every reference of the page, one query per entity."""

@@ -4,6 +4,11 @@ handle (documents with rows, registers): 1C value → Sdelka value and back, wit
 A pair may carry ``"lookup": {"set": "Catalog_Валюты", "field": "Code"}``: the 1C field is a reference whose
 object's field is the value (a currency's code, a VAT rate's name, the counterparty of a partner analytics
 key). `Lookups` reads those objects in one request per set and batch and keeps them for the run.
+
+A reference pair may carry ``"fallback": {"onec": "Партнер_Key", "set": "Catalog_Контрагенты",
+"field": "Партнер_Key"}``: when its own field is empty (or the zero GUID), the reference is the one object of
+`set` whose `field` holds the fallback field's GUID (УТ 11: an order with no counterparty yet names the
+partner, whose only counterparty it is).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Lookups:
         self.client = client
         self._values: dict[tuple[str, str], dict[str, str]] = {}
         self._guids: dict[tuple[str, str, str], str | None] = {}
+        self._owners: dict[tuple[str, str], dict[str, str | None]] = {}
 
     def prefetch(self, entity_set: str, field_name: str, guids: Iterable[str]) -> None:
         known = self._values.setdefault((entity_set, field_name), {})
@@ -73,6 +79,24 @@ class Lookups:
             return ""
         self.prefetch(entity_set, field_name, [guid])
         return self._values[(entity_set, field_name)].get(guid, "")
+
+    def prefetch_owners(self, entity_set: str, field_name: str, guids: Iterable[str]) -> None:
+        """The object of `entity_set` whose `field_name` is each GUID (None when none or several are)."""
+        known = self._owners.setdefault((entity_set, field_name), {})
+        wanted = sorted({g for g in guids if g and g not in known})
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            condition = " or ".join(f"{field_name} eq {v.guid_literal(g)}" for g in chunk)
+            found: dict[str, list[str]] = {}
+            for row in self.client.fetch(entity_set, select=["Ref_Key", field_name], filter=condition):
+                found.setdefault(v.text(row.get(field_name)).lower(), []).append(v.text(row.get("Ref_Key")).lower())
+            for guid in chunk:
+                owners = found.get(guid, [])
+                known[guid] = owners[0] if len(owners) == 1 else None
+
+    def owner(self, entity_set: str, field_name: str, guid: str) -> str | None:
+        self.prefetch_owners(entity_set, field_name, [guid])
+        return self._owners[(entity_set, field_name)][guid]
 
     def guid(self, entity_set: str, field_name: str, value: str) -> str | None:
         key = (entity_set, field_name, value)
@@ -141,7 +165,11 @@ def read_value(
     if lookup:
         raw = lookups.value(lookup["set"], lookup["field"], v.ref(raw))
     if spec.kind == "ref":
-        return Read(guid=v.ref(raw))
+        guid = v.ref(raw)
+        fallback = pair.get("fallback")
+        if guid is None and fallback:
+            return _fallback_ref(fallback, name, row, lookups)
+        return Read(guid=guid)
     if spec.kind == "bool":
         flag = v.boolean(raw)
         return Read(not flag if pair.get("invert") else flag)
@@ -168,6 +196,32 @@ def read_value(
         return Read(code)
     text = v.text(raw)
     return Read(text[: spec.max_length] if spec.max_length else text)
+
+
+def _fallback_ref(fallback: dict[str, str], name: str, row: dict[str, Any], lookups: Lookups) -> Read:
+    other = v.ref(row.get(fallback["onec"]))
+    if other is None:
+        return Read(None)  # both empty: "Empty in 1C" for a required reference
+    guid = lookups.owner(fallback["set"], fallback["field"], other)
+    if guid is None:
+        return Read(error=_("%(field)s is empty and %(set)s has no single object with %(other)s = %(guid)s.") % {
+            "field": name, "set": fallback["set"], "other": fallback["field"], "guid": other})  # fmt: skip
+    return Read(guid=guid)
+
+
+def fallback_guids(pairs: Iterable[dict[str, Any]], rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """Every (set, field) → GUIDs the fallbacks of a batch of 1C rows will look up (rows whose own field is empty)."""
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for pair in pairs:
+        fallback = pair.get("fallback")
+        if not fallback or "/" in pair.get("onec", ""):
+            continue
+        found = wanted.setdefault((fallback["set"], fallback["field"]), set())
+        for row in rows:
+            other = v.ref(row.get(fallback["onec"]))
+            if other and v.ref(row.get(pair["onec"])) is None:
+                found.add(other)
+    return wanted
 
 
 def write_value(

@@ -110,6 +110,8 @@ def _pair_errors(
                  % {"field": onec, "type": edm, "kind": spec.kind})  # fmt: skip
         return
     if spec.kind == "ref":
+        if "fallback" in pair:
+            _fallback_errors(errors, prefix, pair["fallback"], properties, metadata)
         composite = edm == "Edm.String" and f"{onec}_Type" in properties  # X + X_Type: a composite-type attribute
         if edm != "Edm.Guid" and not composite:
             _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s, not a reference (Edm.Guid, a …_Key field).")
@@ -183,6 +185,22 @@ def _lookup_errors(
              % {"set": lookup["set"], "field": lookup["field"]})  # fmt: skip
         return None
     return str(target[lookup["field"]][0])
+
+
+def _fallback_errors(
+    errors: Errors, prefix: str, fallback: Any, properties: dict[str, list[Any]], metadata: dict[str, Any]
+) -> None:
+    """A fallback reads another reference of the object and finds the one object of `set` whose `field` holds
+    it ({"onec": "Партнер_Key", "set": "Catalog_Контрагенты", "field": "Партнер_Key"})."""
+    if not isinstance(fallback, dict) or not all(fallback.get(key) for key in ("onec", "set", "field")):
+        _add(errors, f"{prefix}.fallback", _("A fallback names a 1C field, a 1C object (set) and its field."))
+        return
+    if fallback["onec"] not in properties:
+        message = _("%(field)s is not a field of this 1C object.") % {"field": fallback["onec"]}
+        _add(errors, f"{prefix}.fallback", message)
+        return
+    _lookup_errors(errors, f"{prefix}.fallback", {"set": fallback["set"], "field": fallback["field"]},
+                   fallback["onec"], str(properties[fallback["onec"]][0]), metadata)  # fmt: skip
 
 
 def rule_properties(metadata: dict[str, Any], entity_set: str, virtual: str = "") -> dict[str, list[Any]] | None:
@@ -634,7 +652,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                     {"sdelka": "number", "onec": "Number"},
                     {"sdelka": "date", "onec": "Date"},
                     {"sdelka": "organisation", "onec": "Организация_Key"},
-                    {"sdelka": "counterparty", "onec": "Контрагент_Key"},
+                    {
+                        "sdelka": "counterparty",
+                        "onec": "Контрагент_Key",
+                        # an order with no counterparty yet: the partner's only counterparty
+                        "fallback": {"onec": "Партнер_Key", "set": "Catalog_Контрагенты", "field": "Партнер_Key"},
+                    },
                     {"sdelka": "currency", "onec": "Валюта_Key", "lookup": _CURRENCY},
                     {"sdelka": "vat_mode", "onec": "ЦенаВключаетНДС", **_VAT_MODE},
                     {"sdelka": "comment", "onec": "Комментарий"},

@@ -512,21 +512,78 @@ def test_bp30_refused_posting_and_a_truncated_row_are_errors(
 # --- УТ 11 --------------------------------------------------------------------------------------------------
 
 
+def _ut_base(ut: FakeOneC) -> dict[str, Any]:
+    """A connection to the fake УТ 11 with the documents set, and the catalogue an order needs."""
+    connection = create_odata_connection(name="ut", url=ut.base_url, login=ut.login, password=ut.password)
+    assert check_connection(connection=connection).ok
+    load_preset(connection=connection, preset="ut11-documents", post_documents=True)
+    pack = ut.add("Catalog_УпаковкиЕдиницыИзмерения", Code="796", Description="шт")
+    inn = make_inn10(RNG)
+    org = ut.add("Catalog_Организации", Description="ООО Торг", ИНН=inn, КПП=inn[:4] + "01001")
+    rub = ut.add("Catalog_Валюты", Code="643", Description="руб.")
+    vat22 = ut.add("Catalog_СтавкиНДС", Description="22%", Ставка=Decimal(22))
+    ut.add("Catalog_СтавкиНДС", Description="Без НДС")
+    buyer_inn = make_inn10(RNG)
+    buyer = ut.add("Catalog_Контрагенты", Description="ООО Клиент", ИНН=buyer_inn, КПП=buyer_inn[:4] + "01001",
+                   ЮрФизЛицо="ЮрЛицо")  # fmt: skip
+    sugar = ut.add("Catalog_Номенклатура", Description="Сахар", ЕдиницаИзмерения_Key=pack["Ref_Key"])
+    return {"org": org, "rub": rub, "vat22": vat22, "buyer": buyer, "sugar": sugar}
+
+
+def _ut_order(ut: FakeOneC, base: dict[str, Any], number: str, **header: Any) -> dict[str, Any]:
+    return ut.add(
+        "Document_ЗаказКлиента",
+        **{"Контрагент_Key": base["buyer"]["Ref_Key"], **header},
+        Number=number,
+        Date="2026-11-22T09:00:00",
+        Организация_Key=base["org"]["Ref_Key"],
+        Валюта_Key=base["rub"]["Ref_Key"],
+        ЦенаВключаетНДС=True,
+        Товары=[
+            {
+                "LineNumber": 1,
+                "Номенклатура_Key": base["sugar"]["Ref_Key"],
+                "Количество": Decimal(100),
+                "Цена": Decimal("79.90"),
+                "Сумма": Decimal(7990),
+                "СтавкаНДС_Key": base["vat22"]["Ref_Key"],
+                "СуммаНДС": Decimal("1440.82"),
+            }
+        ],
+    )
+
+
+def test_ut11_order_without_counterparty_falls_back_to_the_partners_one() -> None:
+    """Контрагент_Key is the counterparty; an order that has none yet (empty or the zero GUID) takes the one
+    counterparty 1C has for its partner (Catalog_Контрагенты.Партнер_Key); no partner, or a partner with two
+    counterparties, is a clear refusal."""
+    with serve(FakeOneC("ut11")) as ut:
+        base = _ut_base(ut)
+        partner = ut.add("Catalog_Партнеры", Description="Клиент (партнёр)")
+        ut.change("Catalog_Контрагенты", base["buyer"]["Ref_Key"], Партнер_Key=partner["Ref_Key"])
+        twice = ut.add("Catalog_Партнеры", Description="Холдинг")
+        for name in ("ООО Холдинг-1", "ООО Холдинг-2"):
+            inn = make_inn10(RNG)
+            ut.add("Catalog_Контрагенты", Description=name, ИНН=inn, КПП=inn[:4] + "01001", ЮрФизЛицо="ЮрЛицо",
+                   Партнер_Key=twice["Ref_Key"])  # fmt: skip
+        _ut_order(ut, base, "ТД00-000001", Партнер_Key=v.ZERO_GUID)  # a counterparty, no partner
+        _ut_order(ut, base, "ТД00-000002", Контрагент_Key=v.ZERO_GUID, Партнер_Key=partner["Ref_Key"])
+        _ut_order(ut, base, "ТД00-000003", Контрагент_Key=None, Партнер_Key=partner["Ref_Key"])
+        _ut_order(ut, base, "ТД00-000004", Контрагент_Key=v.ZERO_GUID, Партнер_Key=twice["Ref_Key"])
+        _ut_order(ut, base, "ТД00-000005", Контрагент_Key=v.ZERO_GUID, Партнер_Key=v.ZERO_GUID)
+        results = run("ut")
+        orders = rule_of(results, "УТ: заказы клиентов")
+        assert (orders["created"], orders["refused"]) == (3, 2), results
+        assert set(Invoice.objects.values_list("counterparty__name", flat=True)) == {"ООО Клиент"}
+        errors = {e.object_repr: e.message for e in ExchangeEvent.objects.filter(level="error", field="Контрагент_Key")}
+        assert "has no single object with Партнер_Key" in errors["ТД00-000004"]
+        assert errors["ТД00-000005"] == "Empty in 1C; Sdelka needs it."
+
+
 def test_ut11_orders_payments_prices_and_debt() -> None:
     with serve(FakeOneC("ut11")) as ut:
-        connection = create_odata_connection(name="ut", url=ut.base_url, login=ut.login, password=ut.password)
-        assert check_connection(connection=connection).ok
-        load_preset(connection=connection, preset="ut11-documents", post_documents=True)
-        pack = ut.add("Catalog_УпаковкиЕдиницыИзмерения", Code="796", Description="шт")
-        inn = make_inn10(RNG)
-        org = ut.add("Catalog_Организации", Description="ООО Торг", ИНН=inn, КПП=inn[:4] + "01001")
-        rub = ut.add("Catalog_Валюты", Code="643", Description="руб.")
-        vat22 = ut.add("Catalog_СтавкиНДС", Description="22%", Ставка=Decimal(22))
-        ut.add("Catalog_СтавкиНДС", Description="Без НДС")
-        buyer_inn = make_inn10(RNG)
-        buyer = ut.add("Catalog_Контрагенты", Description="ООО Клиент", ИНН=buyer_inn, КПП=buyer_inn[:4] + "01001",
-                       ЮрФизЛицо="ЮрЛицо")  # fmt: skip
-        sugar = ut.add("Catalog_Номенклатура", Description="Сахар", ЕдиницаИзмерения_Key=pack["Ref_Key"])
+        base = _ut_base(ut)
+        org, rub, vat22, buyer, sugar = (base[k] for k in ("org", "rub", "vat22", "buyer", "sugar"))
         bank = ut.add("Catalog_КлассификаторБанков", Code="044525225", Description="ПАО СБЕРБАНК",
                       КоррСчет="30101810400000000225")  # fmt: skip
         ut.add("Catalog_БанковскиеСчетаКонтрагентов", Owner_Key=buyer["Ref_Key"], Банк_Key=bank["Ref_Key"],
@@ -540,26 +597,7 @@ def test_ut11_orders_payments_prices_and_debt() -> None:
         kind = ut.add("Catalog_ВидыЦен", Description="Оптовая", ЦенаВключаетНДС=True)
         ut.add("InformationRegister_ЦеныНоменклатуры", Period="2026-10-01T00:00:00", ВидЦены_Key=kind["Ref_Key"],
                Номенклатура_Key=sugar["Ref_Key"], Цена=Decimal("79.90"))  # fmt: skip
-        order = ut.add(
-            "Document_ЗаказКлиента",
-            Number="ТД00-000003",
-            Date="2026-11-22T09:00:00",
-            Организация_Key=org["Ref_Key"],
-            Контрагент_Key=buyer["Ref_Key"],
-            Валюта_Key=rub["Ref_Key"],
-            ЦенаВключаетНДС=True,
-            Товары=[
-                {
-                    "LineNumber": 1,
-                    "Номенклатура_Key": sugar["Ref_Key"],
-                    "Количество": Decimal(100),
-                    "Цена": Decimal("79.90"),
-                    "Сумма": Decimal(7990),
-                    "СтавкаНДС_Key": vat22["Ref_Key"],
-                    "СуммаНДС": Decimal("1440.82"),
-                }
-            ],
-        )
+        order = _ut_order(ut, base, "ТД00-000003")
         ut.add(
             "Document_ПоступлениеБезналичныхДенежныхСредств",
             Date="2026-11-23T00:00:00",

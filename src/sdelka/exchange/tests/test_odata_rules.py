@@ -137,6 +137,24 @@ def test_reference_to_an_unmapped_object(metadata: dict[str, Any]) -> None:
     assert "not a reference" in errors["fields[1].onec"][0]
 
 
+def test_a_reference_fallback_is_checked() -> None:
+    metadata = parse_metadata(io.BytesIO(FakeOneC("ut11").metadata))
+    order: dict[str, Any] = {"entity": "invoice", "entity_set": "Document_ЗаказКлиента", "fields": [
+        {"sdelka": "counterparty", "onec": "Контрагент_Key",
+         "fallback": {"onec": "Партнер_Key", "set": PARTIES, "field": "Партнер_Key"}}]}  # fmt: skip
+    fallback = order["fields"][0]["fallback"]
+    assert "fields[0].fallback" not in validate_rule(rule(**order), metadata, {"counterparty"})
+    fallback["onec"] = "Партнёр"
+    errors = validate_rule(rule(**order), metadata, {"counterparty"})
+    assert errors["fields[0].fallback"] == ["Партнёр is not a field of this 1C object."]
+    fallback["onec"], fallback["field"] = "Партнер_Key", "Нет"
+    errors = validate_rule(rule(**order), metadata, {"counterparty"})
+    assert errors["fields[0].fallback.lookup"] == ["Catalog_Контрагенты has no field Нет."]
+    del fallback["set"]
+    errors = validate_rule(rule(**order), metadata, {"counterparty"})
+    assert errors["fields[0].fallback"] == ["A fallback names a 1C field, a 1C object (set) and its field."]
+
+
 def test_filter_and_entity_set(metadata: dict[str, Any]) -> None:
     errors = validate_rule(rule(filter="tolower(ИНН) eq '77' and Город eq 'Москва'"), metadata, set())
     assert "1C does not support the function tolower in $filter." in errors["filter"]
