@@ -20,6 +20,7 @@ from sdelka.accounts.admin_mixins import VisibleAdminMixin
 from . import services
 from .facsimile import FACSIMILE_FIELDS, data_uri
 from .models import (
+    Contract,
     Deal,
     Invoice,
     InvoiceLine,
@@ -287,6 +288,43 @@ class DealAdmin(ServiceSaveMixin, VisibleAdminMixin, SimpleHistoryAdmin):
             saved = self.run_service(
                 request,
                 lambda: services.create_deal(user=request.user, pipeline=pipeline, stage=stage, **data),
+            )
+        adopt(obj, saved)
+
+
+# --- Contracts ------------------------------------------------------------------------------------
+
+
+class ContractForm(forms.ModelForm):
+    class Meta:
+        model = Contract
+        fields = ["counterparty", *services.CONTRACT_FIELDS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+        self.fields["name"].help_text = _("Empty: «Договор № … от …».")
+
+
+@admin.register(Contract)
+class ContractAdmin(ServiceSaveMixin, VisibleAdminMixin, SimpleHistoryAdmin):
+    form = ContractForm
+    list_display = ["name", "counterparty", "organisation", "kind", "date", "valid_until", "is_active"]
+    list_filter = ["kind", "is_active", "organisation"]
+    search_fields = ["name", "number", "counterparty__name", "counterparty__inn"]
+    list_select_related = ["counterparty", "organisation"]
+    autocomplete_fields = ["counterparty"]
+
+    def save_model(self, request: HttpRequest, obj: Contract, form: Any, change: bool) -> None:
+        data = dict(form.cleaned_data)
+        counterparty = data.pop("counterparty")
+        if change:
+            saved = self.run_service(
+                request, lambda: services.update_contract(user=request.user, contract=obj.pk, **data)
+            )
+        else:
+            saved = self.run_service(
+                request, lambda: services.create_contract(user=request.user, counterparty=counterparty, **data)
             )
         adopt(obj, saved)
 

@@ -1,4 +1,4 @@
-"""Sales API: organisations (read), deals, invoices with lines, payments with allocations.
+"""Sales API: organisations (read), deals, contracts, invoices with lines, payments with allocations.
 
 Every queryset goes through `visible_to(request.user)` (VisibleQuerysetMixin), every reference to a
 counterparty, contact, deal or invoice through VisiblePrimaryKeyRelatedField, and every write through
@@ -32,6 +32,7 @@ from sdelka.parties.models import ContactPerson, Counterparty
 
 from . import mail, receivables, selectors, services
 from .models import (
+    Contract,
     Deal,
     Invoice,
     InvoiceLine,
@@ -215,6 +216,39 @@ class DealViewSet(CreateUpdateViewSet):
         return Response(DealSerializer(self.reread(deal.pk), context=self.get_serializer_context()).data)
 
 
+# --- Contracts ------------------------------------------------------------------------------------
+
+
+class ContractSerializer(serializers.ModelSerializer):
+    counterparty = VisiblePrimaryKeyRelatedField(queryset=Counterparty.objects.all())
+    currency = serializers.PrimaryKeyRelatedField(queryset=Currency.objects.filter(is_active=True), required=False)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    class Meta:
+        model = Contract
+        fields = ["id", "counterparty", *services.CONTRACT_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> Contract:
+        return call_service(services.create_contract, user=self.context["request"].user, **validated_data)
+
+    def update(self, instance: Contract, validated_data: dict[str, Any]) -> Contract:
+        counterparty = validated_data.pop("counterparty", instance.counterparty)
+        if counterparty != instance.counterparty:
+            raise ValidationError({"counterparty": ["A contract stays with its counterparty."]})
+        return call_service(
+            services.update_contract, user=self.context["request"].user, contract=instance, **validated_data
+        )
+
+
+class ContractViewSet(CreateUpdateViewSet):
+    queryset = Contract.objects.select_related("counterparty", "organisation")
+    serializer_class = ContractSerializer
+    filterset_fields = ["counterparty", "organisation", "kind", "is_active"]
+    search_fields = ["name", "number", "counterparty__name", "counterparty__inn"]
+    ordering_fields = ["date", "created_at", "name"]
+
+
 # --- Invoices -------------------------------------------------------------------------------------
 
 
@@ -258,6 +292,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
     counterparty = VisiblePrimaryKeyRelatedField(queryset=Counterparty.objects.all())
     contact = VisiblePrimaryKeyRelatedField(queryset=ContactPerson.objects.all(), allow_null=True, required=False)
     deal = VisiblePrimaryKeyRelatedField(queryset=Deal.objects.all(), allow_null=True, required=False)
+    contract = VisiblePrimaryKeyRelatedField(queryset=Contract.objects.all(), allow_null=True, required=False)
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False)
     currency = serializers.PrimaryKeyRelatedField(queryset=Currency.objects.filter(is_active=True), required=False)
     vat_mode = serializers.ChoiceField(choices=VatMode.choices, required=False)
@@ -285,6 +320,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "counterparty_name",
             "contact",
             "deal",
+            "contract",
             "owner",
             "currency",
             "exchange_rate",
@@ -534,5 +570,6 @@ def register(router: BaseRouter) -> None:
     router.register("receivables", ReceivablesViewSet, basename="receivables")
     router.register("organisations", OrganisationViewSet, basename="organisation")
     router.register("deals", DealViewSet, basename="deal")
+    router.register("contracts", ContractViewSet, basename="contract")
     router.register("invoices", InvoiceViewSet, basename="invoice")
     router.register("payments", PaymentViewSet, basename="payment")

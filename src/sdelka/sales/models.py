@@ -96,6 +96,58 @@ class OrganisationBankAccount(BankAccountBase):
         constraints = [models.UniqueConstraint(fields=["number", "bik"], name="organisation_account_unique")]
 
 
+class ContractKind(models.TextChoices):
+    SALE = "sale", _("With a buyer")
+    PURCHASE = "purchase", _("With a supplier")
+    OTHER = "other", _("Other")
+
+
+class Contract(TimeStampedModel):
+    """A contract between one of our organisations and a counterparty («договор контрагента» in 1C): invoices
+    name it as their basis, and 1C wants it on every document it books."""
+
+    counterparty = models.ForeignKey(
+        "parties.Counterparty", verbose_name=_("counterparty"), on_delete=models.CASCADE, related_name="contracts"
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contracts",
+        help_text=_("Empty: the contract holds for any of our organisations."),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=ContractKind.choices, default=ContractKind.SALE)
+    name = models.CharField(_("name"), max_length=255)
+    number = models.CharField(_("number"), max_length=50, blank=True)
+    date = models.DateField(_("date"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    currency = models.ForeignKey("core.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, default="RUB")
+    comment = models.TextField(_("comment"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
+        ordering = ["counterparty", "-date", "-id"]
+        indexes = [models.Index(fields=["counterparty", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def basis(self) -> str:
+        """How the contract reads as an invoice's «Основание»."""
+        if not self.number:
+            return self.name
+        text = f"Договор № {self.number}"
+        return f"{text} от {self.date:%d.%m.%Y}" if self.date else text
+
+
 class Pipeline(models.Model):
     name = models.CharField(_("name"), max_length=150, unique=True)
     is_default = models.BooleanField(_("default"), default=False)
@@ -251,8 +303,19 @@ class Invoice(TimeStampedModel):
     status = models.CharField(
         _("status"), max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True
     )
+    contract = models.ForeignKey(
+        Contract,
+        verbose_name=_("contract"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoices",
+    )
     basis = models.CharField(
-        _("basis"), max_length=255, blank=True, help_text=_("Contract or deal printed as «Основание».")
+        _("basis"),
+        max_length=255,
+        blank=True,
+        help_text=_("Printed as «Основание»; empty: the contract, or else the deal."),
     )
     comment = models.TextField(_("comment"), blank=True)
     shipped_date = models.DateField(_("shipped"), null=True, blank=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import (
+    Contract,
+    ContractKind,
     Deal,
     Invoice,
     InvoiceLine,
@@ -27,7 +29,7 @@ def deals_with_related(queryset: QuerySet[Deal]) -> QuerySet[Deal]:
 
 def invoices_with_related(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
     return queryset.select_related(
-        "organisation", "bank_account", "counterparty", "contact", "deal", "owner", "currency"
+        "organisation", "bank_account", "counterparty", "contact", "deal", "contract", "owner", "currency"
     ).prefetch_related(
         Prefetch(
             "lines", queryset=InvoiceLine.objects.select_related("product", "variant", "unit").order_by("position")
@@ -123,3 +125,28 @@ def payment_list(
 
 def payment_get(*, user: Any, pk: int) -> Payment:
     return payment_list(user=user).get(pk=pk)
+
+
+def contract_list(*, user: Any, counterparty: Any) -> QuerySet[Contract]:
+    """A counterparty's contracts, those in force first, the newest first."""
+    return (
+        Contract.objects.visible_to(user)
+        .filter(counterparty=counterparty)
+        .select_related("organisation")
+        .order_by("-is_active", "-date", "-id")
+    )
+
+
+def contract_options(
+    *, queryset: QuerySet[Contract], counterparty: Any, organisation: Any, chosen: Any
+) -> list[Contract]:
+    """Contracts an invoice of `organisation` to `counterparty` may name: in force, with a buyer or other,
+    signed by that organisation or by none in particular; `chosen` stays among them whatever it is."""
+    if counterparty in (None, ""):
+        return []
+    offered = queryset.filter(counterparty=counterparty, is_active=True).exclude(kind=ContractKind.PURCHASE)
+    if organisation not in (None, ""):
+        offered = offered.filter(Q(organisation__isnull=True) | Q(organisation=organisation))
+    if chosen not in (None, ""):
+        offered = queryset.filter(Q(pk__in=offered.values("pk")) | Q(pk=chosen, counterparty=counterparty))
+    return list(offered.order_by("-date", "-id"))

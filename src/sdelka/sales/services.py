@@ -42,6 +42,8 @@ from sdelka.parties.models import ContactPerson, Counterparty
 
 from .facsimile import FACSIMILE_FIELDS
 from .models import (
+    Contract,
+    ContractKind,
     Deal,
     Invoice,
     InvoiceLine,
@@ -608,6 +610,7 @@ def _check_invoice_header(invoice: Invoice, user: Any) -> None:
         if deal is not None and deal.counterparty_id != counterparty.pk:
             errors.setdefault("deal", []).append(ValidationError(_("The deal is with another counterparty.")))
         invoice.deal = deal
+        invoice.contract = collect(lambda: _check_contract(invoice, counterparty))
     currency = collect(lambda: _currency(invoice.currency_id or ""))
     if invoice.date is None:
         errors.setdefault("date", []).append(ValidationError(_("Enter the invoice date.")))
@@ -627,6 +630,30 @@ def _check_invoice_header(invoice: Invoice, user: Any) -> None:
         raise ValidationError(errors)
 
 
+def _check_contract(invoice: Invoice, counterparty: Counterparty) -> Contract | None:
+    """The invoice's contract must be the counterparty's own, a sale contract, of the invoice's organisation."""
+    if invoice.contract_id is None:
+        return None
+    contract = Contract.objects.filter(pk=invoice.contract_id).first()
+    if contract is None or contract.counterparty_id != counterparty.pk:
+        raise ValidationError({"contract": _("The contract is with another counterparty.")})
+    if contract.kind == ContractKind.PURCHASE:
+        raise ValidationError({"contract": _("This is a contract with a supplier; choose a contract with a buyer.")})
+    if contract.organisation_id is not None and contract.organisation_id != invoice.organisation_id:
+        raise ValidationError({"contract": _("The contract is signed by another of our organisations.")})
+    if not contract.is_active and _differs_stored(invoice, "contract_id"):
+        raise ValidationError({"contract": _("The contract is closed.")})
+    return contract
+
+
+def _differs_stored(invoice: Invoice, attname: str) -> bool:
+    """Whether an attribute is about to change from what the database holds (always for a new invoice)."""
+    if invoice.pk is None:
+        return True
+    stored = Invoice.objects.filter(pk=invoice.pk).values_list(attname, flat=True).first()
+    return bool(stored != getattr(invoice, attname))
+
+
 def _next_number(organisation: Organisation, year: int) -> int:
     """The next number of the series, locked until the caller's transaction ends."""
     InvoiceNumberSeries.objects.get_or_create(organisation=organisation, year=year)
@@ -642,6 +669,7 @@ INVOICE_HEADER_FIELDS = (
     "counterparty",
     "contact",
     "deal",
+    "contract",
     "owner",
     "currency",
     "vat_mode",
@@ -663,6 +691,8 @@ def _apply_header(invoice: Invoice, fields: Mapping[str, Any]) -> None:
             invoice.currency_id = value.code if isinstance(value, Currency) else str(value or "").upper()
         elif name == "counterparty":
             invoice.counterparty_id = _pk(value)  # type: ignore[assignment]
+        elif name == "contract":
+            invoice.contract_id = _pk(value)
         else:
             setattr(invoice, name, value)
 
@@ -771,7 +801,7 @@ def update_invoice(
 def _differs(invoice: Invoice, name: str, value: Any) -> bool:
     current = (
         getattr(invoice, f"{name}_id")
-        if name in {"bank_account", "counterparty", "deal", "currency"}
+        if name in {"bank_account", "counterparty", "deal", "contract", "currency"}
         else getattr(invoice, name)
     )
     given = value.pk if hasattr(value, "pk") else value
@@ -1024,3 +1054,61 @@ def update_payment(*, user: Any, payment: Payment, **fields: Any) -> Payment:
         raise ValidationError({"direction": _("Unknown direction.")})
     _by_user(payment, user).save()
     return payment
+
+
+# --- contracts ------------------------------------------------------------------------------------
+
+CONTRACT_FIELDS = ("organisation", "kind", "name", "number", "date", "valid_until", "currency", "comment", "is_active")
+
+
+def _check_contract_fields(contract: Contract) -> None:
+    errors: dict[str, str] = {}
+    contract.name = contract.name.strip() or contract.basis.strip()
+    if not contract.name:
+        errors["name"] = _("Enter the contract's number or name.")
+    if contract.kind not in ContractKind.values:
+        errors["kind"] = _("Unknown contract kind.")
+    if contract.date and contract.valid_until and contract.valid_until < contract.date:
+        errors["valid_until"] = _("The contract ends before it is signed.")
+    if contract.organisation_id is not None and not Organisation.objects.filter(pk=contract.organisation_id).exists():
+        errors["organisation"] = _("No such organisation.")
+    try:
+        _currency(contract.currency_id or "")
+    except ValidationError as exc:
+        errors.update({field: " ".join(messages) for field, messages in exc.message_dict.items()})
+    if errors:
+        raise ValidationError(errors)
+
+
+def _apply_contract_fields(contract: Contract, fields: Mapping[str, Any]) -> None:
+    unknown = set(fields) - set(CONTRACT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown contract fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        if name == "organisation":
+            contract.organisation_id = _pk(value)
+        elif name == "currency":
+            contract.currency_id = value.code if isinstance(value, Currency) else str(value or RUB).upper()
+        else:
+            setattr(contract, name, "" if value is None and name in {"name", "number", "comment"} else value)
+
+
+@transaction.atomic
+def create_contract(*, user: Any, counterparty: Counterparty | int, **fields: Any) -> Contract:
+    """A contract with a counterparty the user may see; its name defaults to «Договор № … от …»."""
+    found = _require_visible(Counterparty, counterparty, user, "counterparty")
+    contract = Contract(counterparty=found)
+    _apply_contract_fields(contract, fields)
+    _check_contract_fields(contract)
+    _by_user(contract, user).save()
+    return contract
+
+
+@transaction.atomic
+def update_contract(*, user: Any, contract: Contract | int, **fields: Any) -> Contract:
+    found = _require_visible(Contract, contract, user, "contract")
+    locked = Contract.objects.select_for_update().get(pk=found.pk)
+    _apply_contract_fields(locked, fields)
+    _check_contract_fields(locked)
+    _by_user(locked, user).save()
+    return locked

@@ -18,7 +18,8 @@ from sdelka.core.models import Currency
 from sdelka.core.vat import VatMode
 from sdelka.parties.forms import ContactForm, CounterpartyForm, attach_errors
 from sdelka.parties.models import Counterparty
-from sdelka.sales.models import Deal, Organisation, Stage, StageKind
+from sdelka.sales import selectors as sales_selectors
+from sdelka.sales.models import Contract, ContractKind, Deal, Organisation, Stage, StageKind
 
 from . import selectors
 
@@ -119,7 +120,12 @@ class InvoiceHeaderForm(forms.Form):
     price_type = forms.ModelChoiceField(
         label=_("Price type"), queryset=PriceType.objects.filter(is_active=True), required=False
     )
-    basis = forms.CharField(label=_("Basis"), max_length=255, required=False)
+    contract = forms.ModelChoiceField(
+        label=_("Contract"), queryset=Contract.objects.none(), required=False, empty_label=_("Without a contract")
+    )
+    basis = forms.CharField(
+        label=_("Basis"), max_length=255, required=False, help_text=_("Empty: the contract, or else the deal.")
+    )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -127,6 +133,38 @@ class InvoiceHeaderForm(forms.Form):
         self.fields["organisation"].queryset = Organisation.objects.filter(is_active=True)  # type: ignore[attr-defined]
         self.fields["counterparty"].queryset = Counterparty.objects.visible_to(user)  # type: ignore[attr-defined]
         self.fields["deal"].queryset = Deal.objects.visible_to(user)  # type: ignore[attr-defined]
+        self.fields["contract"].queryset = Contract.objects.visible_to(user)  # type: ignore[attr-defined]
+
+    def contract_choices(self) -> list[Contract]:
+        """The chosen counterparty's contracts with a buyer for the chosen organisation (and the one chosen)."""
+        return sales_selectors.contract_options(
+            queryset=self.fields["contract"].queryset,  # type: ignore[attr-defined]
+            counterparty=self["counterparty"].value(),
+            organisation=self["organisation"].value(),
+            chosen=self["contract"].value(),
+        )
+
+
+class ContractForm(forms.Form):
+    organisation = forms.ModelChoiceField(
+        label=_("Our organisation"), queryset=Organisation.objects.none(), required=False, empty_label=_("Any")
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=ContractKind.choices, initial=ContractKind.SALE)
+    number = forms.CharField(label=_("Number"), max_length=50, required=False)
+    date = forms.DateField(label=_("Date"), required=False, widget=DATE_INPUT)
+    name = forms.CharField(label=_("Name"), max_length=255, required=False, help_text=_("Empty: «Договор № … от …»."))
+    valid_until = forms.DateField(label=_("Valid until"), required=False, widget=DATE_INPUT)
+    currency = forms.ModelChoiceField(
+        label=_("Currency"), queryset=Currency.objects.filter(is_active=True), initial="RUB", empty_label=None
+    )
+    is_active = forms.BooleanField(label=_("In force"), required=False, initial=True)
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, contract: Contract | None = None, **kwargs: Any) -> None:
+        if contract is not None:
+            kwargs.setdefault("initial", {name: getattr(contract, name) for name in self.base_fields})
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].queryset = Organisation.objects.filter(is_active=True)  # type: ignore[attr-defined]
 
 
 class TaskForm(forms.Form):

@@ -417,6 +417,7 @@ class CounterpartyCard:
     counterparty: Counterparty
     bank_accounts: list[Any]
     contacts: list[Any]
+    contracts: list[Any]
     deals: list[Deal]
     invoices: list[Invoice]
     payments: list[Payment]
@@ -438,6 +439,7 @@ def counterparty_card(*, user: User, pk: Any) -> CounterpartyCard:
         counterparty=counterparty,
         bank_accounts=list(counterparty.bank_accounts.all()),
         contacts=list(counterparty.contacts.all()),
+        contracts=list(sales_selectors.contract_list(user=user, counterparty=counterparty)),
         deals=list(sales_selectors.deal_list(user=user, counterparty=counterparty)[:CARD_LIMIT]),
         invoices=list(invoices[:CARD_LIMIT]),
         payments=list(

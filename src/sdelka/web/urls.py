@@ -2,7 +2,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
-from .views import catalog, conflicts, counterparties, deals, exchange, invoices, payments, receivables, rules, tasks
+from .views import (
+    catalog,
+    conflicts,
+    contracts,
+    counterparties,
+    deals,
+    exchange,
+    invoices,
+    payments,
+    receivables,
+    rules,
+    tasks,
+)
 
 app_name = "web"
 
@@ -29,6 +41,9 @@ urlpatterns = [
     path("counterparties/<int:pk>/access/", counterparties.counterparty_access, name="counterparty-access"),
     path("counterparties/<int:pk>/contacts/", counterparties.contact_add, name="counterparty-contact-add"),
     path("counterparties/<int:pk>/notes/", counterparties.note_add, name="counterparty-note-add"),
+    path("counterparties/<int:pk>/contracts/", contracts.contract_add, name="contract-add"),
+    path("contracts/<int:pk>/", contracts.contract_edit, name="contract-edit"),
+    path("invoices/contracts/", contracts.contract_options, name="invoice-contract-options"),
     # Deals
     path("deals/", deals.deal_board, name="deal-board"),
     path("deals/list/", deals.deal_list, name="deal-list"),

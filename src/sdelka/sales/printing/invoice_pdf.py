@@ -202,6 +202,12 @@ def _party(entity: Any, phone: str = "") -> Party:
     return Party(name=entity.full_name or entity.name, inn=entity.inn, kpp=entity.kpp, address=address, phone=phone)
 
 
+def _default_basis(invoice: Invoice) -> str:
+    if invoice.contract is not None:
+        return invoice.contract.basis
+    return invoice.deal.title if invoice.deal is not None else ""
+
+
 def invoice_document(invoice: Invoice, *, facsimile: bool = False) -> InvoiceDocument:
     """Everything the printed invoice shows, computed from the invoice and its stored lines; with
     `facsimile`, the organisation's signature and stamp images too (those it has)."""
@@ -215,7 +221,7 @@ def invoice_document(invoice: Invoice, *, facsimile: bool = False) -> InvoiceDoc
     bank = _organisation_bank(invoice)
     number = print_number(invoice)
     subtotal = sum((line.amount for line in lines), Decimal("0.00"))
-    basis = invoice.basis or (invoice.deal.title if invoice.deal is not None else "")
+    basis = invoice.basis or _default_basis(invoice)
     document = InvoiceDocument(
         title=f"Счет на оплату № {number} от {date_in_words(invoice.date)}",
         number=number,

@@ -19,7 +19,7 @@ from sdelka.parties import services as party_services
 from sdelka.parties.models import Counterparty, CounterpartyKind
 
 from .. import selectors
-from ..forms import AccessForm, ContactForm, CounterpartyWebForm, NoteForm, attach_errors
+from ..forms import AccessForm, ContactForm, ContractForm, CounterpartyWebForm, NoteForm, attach_errors
 from .common import acting_user, int_param, query_without
 
 COUNTERPARTY_CHECKED = ("inn", "kpp", "ogrn", "okpo")
@@ -70,6 +70,7 @@ def counterparty_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "card": card,
             "c": card.counterparty,
             "contact_form": ContactForm(),
+            "contract_form": ContractForm(),
             "note_form": NoteForm(),
             "may_manage_access": party_services.may_manage_access(user, card.counterparty),
         },

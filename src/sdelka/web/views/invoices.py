@@ -24,8 +24,9 @@ from sdelka.sales.models import Invoice, InvoiceStatus, Organisation
 from .. import lines, selectors
 from ..forms import InvoiceHeaderForm, attach_errors
 from .common import acting_user, int_param, optional_url, page_param, query_without
+from .contracts import selected_contract
 
-HEADER_FIELDS = ("date", "due_date", "counterparty", "deal", "currency", "basis", "comment")
+HEADER_FIELDS = ("date", "due_date", "counterparty", "deal", "contract", "currency", "basis", "comment")
 
 
 @login_required
@@ -64,14 +65,26 @@ def _editor_context(
     counterparties = selectors.counterparty_options(user=user, query="", limit=20)
     if chosen and int_param(chosen) not in {c.pk for c in counterparties}:
         counterparties = list(form.fields["counterparty"].queryset.filter(pk=int_param(chosen))) + counterparties  # type: ignore[attr-defined]
+    contracts = form.contract_choices()
     return {
         "form": form,
         "rows": rows,
         "counterparties": counterparties,
+        "contracts": contracts,
+        "selected": selected_contract(contracts, form["contract"].value())
+        if not form.is_bound
+        else form["contract"].value(),
         "vat_rates": VatRate.choices,
         "price_type_id": form["price_type"].value() or "",
         **extra,
     }
+
+
+def _contract_selected(form: InvoiceHeaderForm, contracts: list[Any], invoice: Invoice | None) -> Any:
+    """What the user chose, or what the invoice has; a new invoice takes the counterparty's only contract."""
+    if form.is_bound or invoice is not None:
+        return form["contract"].value()
+    return selected_contract(contracts, form["contract"].value())
 
 
 def _recompute(request: HttpRequest, rows: list[lines.Row], data: Any) -> lines.Totals:
@@ -180,6 +193,7 @@ def _initial(request: HttpRequest, invoice: Invoice | None) -> dict[str, Any]:
             "currency": invoice.currency_id,
             "vat_mode": invoice.vat_mode,
             "price_type": getattr(default_price_type(), "pk", None),
+            "contract": invoice.contract_id,
             "basis": invoice.basis,
             "comment": invoice.comment,
         }
