@@ -22,7 +22,11 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 
+from .models import Route
+
 ALLOWED_EXTENSIONS = frozenset({"xml", "zip", "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "pdf"})
+# A bank statement (1CClientBankExchange) is a text file; it is kept with its run under a name we make.
+STATEMENT_EXTENSIONS = frozenset({"txt"})
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"})
 # 1C on Linux sometimes sends its local temp path; Bitrix strips these prefixes too.
 STRIPPED_PREFIXES = ("/tmp/", "upload/1c/webdata/", "/upload/1c/webdata/")
@@ -35,6 +39,8 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_NAME = re.compile(r"[^\w.() -]+")
+MAX_STATEMENT_STEM = 100
 
 
 class UnsafeName(ValueError):
@@ -45,7 +51,7 @@ class ArchiveRefused(ValueError):
     """A zip that is broken, tries to leave its folder or unpacks to more than the caps allow."""
 
 
-def safe_relative_name(raw: str) -> str:
+def safe_relative_name(raw: str, extensions: frozenset[str] = ALLOWED_EXTENSIONS) -> str:
     """`raw` as a clean relative path inside the run folder (subfolders allowed), or UnsafeName."""
     if not raw or not raw.strip():
         raise UnsafeName("empty file name")
@@ -74,12 +80,22 @@ def safe_relative_name(raw: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise UnsafeName("file name too long")
     extension = parts[-1].rsplit(".", 1)[-1].lower() if "." in parts[-1] else ""
-    if extension not in ALLOWED_EXTENSIONS:
+    if extension not in extensions:
         raise UnsafeName(f"file type .{extension or '(none)'} is not accepted")
     normalised = posixpath.normpath(name)
     if normalised != name or normalised.startswith(".."):
         raise UnsafeName("path does not normalise to itself")
     return name
+
+
+def statement_file_name(raw: str) -> str:
+    """The name a bank statement upload is kept under, whatever name the browser or API client sent: only the
+    last path component, letters, digits and plain punctuation, always `.txt` (`../../etc/passwd` → `passwd.txt`)."""
+    base = re.split(r"[\\/]", _CONTROL.sub("", raw))[-1]
+    stem = _NOT_NAME.sub("_", base).strip(" ._")
+    if stem.lower().endswith(".txt"):
+        stem = stem[:-4].strip(" ._")
+    return f"{stem[:MAX_STATEMENT_STEM].strip(' ._') or 'statement'}.txt"
 
 
 def extension_of(name: str) -> str:
@@ -97,9 +113,10 @@ class RunFolder:
 
     folder: str
     storage: Storage = default_storage
+    extensions: frozenset[str] = ALLOWED_EXTENSIONS
 
     def path(self, name: str) -> str:
-        return f"{self.folder}/{safe_relative_name(name)}"
+        return f"{self.folder}/{safe_relative_name(name, self.extensions)}"
 
     def _local_path(self, name: str) -> str | None:
         try:
@@ -281,3 +298,8 @@ def _open_zip(path: str) -> Iterator[zipfile.ZipFile]:
 
 def run_folder_name(connection_id: int, run_id: int) -> str:
     return f"exchange/{connection_id}/{run_id}"
+
+
+def run_folder(folder: str, route: str) -> RunFolder:
+    """The folder of a run, accepting the kinds of file its route keeps (a bank run keeps its statement)."""
+    return RunFolder(folder, extensions=STATEMENT_EXTENSIONS if route == Route.BANK else ALLOWED_EXTENSIONS)

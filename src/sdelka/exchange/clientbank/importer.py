@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -47,13 +48,15 @@ from ..models import (
     ConnectionKind,
     EventLevel,
     ExchangeEvent,
+    ExchangeFile,
     ExchangeRun,
     Route,
     RunStatus,
     Trigger,
 )
 from ..payment_match import DATE_TOLERANCE, pick_same
-from ..services import finish_run, journal_event
+from ..services import finish_run, journal_event, log_event
+from ..storage import UnsafeName, run_folder, run_folder_name, statement_file_name
 from .matcher import Decision, InvoiceIndex, OpenInvoice, Outcome
 from .reader import Document, Party, Statement, StatementError, read_statement
 
@@ -142,6 +145,7 @@ def import_statement(
             )
     except IntegrityError:
         raise ValidationError({"file": _("Another bank statement is being imported; try again shortly.")}) from None
+    keep_statement_file(run, data, filename)
     result = ImportResult(run=run)
     events: list[ExchangeEvent] = []
     try:
@@ -171,6 +175,23 @@ def import_statement(
     result.run = run
     logger.info("Bank statement %s: %s", filename or "(upload)", result.summary())
     return result
+
+
+def keep_statement_file(run: ExchangeRun, data: bytes, filename: str) -> None:
+    """Keep the file as it came with its run, like 1C's uploads, under a name of our making (the client's name is
+    hostile input); the nightly cleanup removes it after the connection's `keep_files_days`. A storage failure
+    costs the copy, not the import: it goes to the journal."""
+    name = statement_file_name(filename)
+    folder = run_folder(run_folder_name(run.connection_id, run.pk), run.route)
+    try:
+        folder.save(name, ContentFile(data))
+    except (OSError, UnsafeName) as exc:
+        log_event(
+            run=run, level=EventLevel.WARNING, message=_("The statement file was not kept: %(error)s") % {"error": exc}
+        )
+        return
+    ExchangeRun.objects.filter(pk=run.pk).update(folder=folder.folder)
+    ExchangeFile.objects.create(run=run, name=name, size=len(data))
 
 
 def _event(

@@ -25,7 +25,8 @@ from sdelka.exchange.models import (
 )
 from sdelka.exchange.odata.models import SyncTask
 from sdelka.exchange.storage import RunFolder, run_folder_name
-from tests.factories import UserFactory
+from sdelka.exchange.tests.clientbank_helpers import OUR_ACCOUNT, statement
+from tests.factories import OrganisationBankAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +291,90 @@ def test_check_connection_is_queued_and_reported_in_the_connection_journal(
     assert "1C is not reachable: connection refused" in page
     site = Connection.objects.create(name="Сайт", kind=ConnectionKind.SITE, login="s")
     assert client.post(reverse("web:exchange-connection-check", args=[site.pk])).status_code == 404
+
+
+# --- bank statements keep their file --------------------------------------------------------------------
+
+STATEMENT_BODY = statement([]).encode("cp1251")
+
+
+@pytest.fixture
+def bank(db: None) -> Connection:
+    OrganisationBankAccountFactory(number=OUR_ACCOUNT)  # the statement's account is ours: it imports
+    return Connection.objects.create(name="Сбербанк", kind=ConnectionKind.BANK, options={"keep_files_days": 5})
+
+
+def test_bank_statement_upload_keeps_the_file_with_its_run(
+    client: Any, settings: Any, tmp_path: Any, bank: Connection
+) -> None:
+    from sdelka.exchange.services import remove_old_files
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    client.force_login(UserFactory(role=Role.ADMIN))
+
+    response = client.post(
+        reverse("web:exchange-statement-upload", args=[bank.pk]),
+        {"file": ContentFile(STATEMENT_BODY, "kl_to_1c.txt")},
+        follow=True,
+    )
+
+    run = ExchangeRun.objects.get(connection=bank)
+    assert run.status == RunStatus.SUCCESS, run.message
+    record = ExchangeFile.objects.get(run=run)
+    assert (record.name, record.size) == ("kl_to_1c.txt", len(STATEMENT_BODY))
+    assert run.folder == run_folder_name(bank.pk, run.pk)
+    file_url = reverse("web:exchange-run-file", args=[run.pk, record.pk])
+    assert file_url in response.content.decode()
+    download = client.get(file_url)
+    assert b"".join(download.streaming_content) == STATEMENT_BODY
+    assert download["Content-Disposition"].startswith("attachment;")
+    # The same retention as 1C's uploads: kept for the connection's keep_files_days, then removed.
+    assert remove_old_files(now=run.finished_at + timedelta(days=4)) == 0
+    assert remove_old_files(now=run.finished_at + timedelta(days=6)) == 1
+    assert not (tmp_path / run.folder).exists()
+    assert client.get(file_url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("sent_as", "kept_as"),
+    [
+        ("../../../etc/passwd", "passwd.txt"),
+        ("C:\\Users\\buh\\Выписка за 01.02.txt", "Выписка за 01.02.txt"),
+        ("x\x00y;<script>.TXT", "xy_script.txt"),
+        ("..", "statement.txt"),
+        ("", "statement.txt"),
+        ("a" * 300 + ".txt", "a" * 100 + ".txt"),
+    ],
+)
+def test_a_hostile_statement_name_is_stored_under_a_safe_one(
+    settings: Any, tmp_path: Any, bank: Connection, sent_as: str, kept_as: str
+) -> None:
+    from sdelka.exchange.clientbank.importer import import_statement
+
+    settings.MEDIA_ROOT = str(tmp_path)
+
+    result = import_statement(data=STATEMENT_BODY, user=None, filename=sent_as, connection=bank)
+
+    assert ExchangeFile.objects.get(run=result.run).name == kept_as
+    assert [p.name for p in (tmp_path / result.run.folder).iterdir()] == [kept_as]
+    assert [p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file()] == ["exchange"]
+
+
+def test_a_statement_that_cannot_be_stored_is_imported_all_the_same(
+    client: Any, bank: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RunFolder, "save", disk_full)
+    client.force_login(UserFactory(role=Role.ADMIN))
+
+    client.post(
+        reverse("web:exchange-statement-upload", args=[bank.pk]), {"file": ContentFile(STATEMENT_BODY, "a.txt")}
+    )
+
+    run = ExchangeRun.objects.get(connection=bank)
+    assert run.status == RunStatus.SUCCESS and run.folder == ""
+    assert not ExchangeFile.objects.filter(run=run).exists()
+    warning = ExchangeEvent.objects.get(run=run, level=EventLevel.WARNING)
+    assert "No space left on device" in warning.message

@@ -36,7 +36,7 @@ from sdelka.exchange.models import (
 )
 from sdelka.exchange.odata.metadata import BY_CODE, cached_metadata
 from sdelka.exchange.odata.models import SyncTask
-from sdelka.exchange.storage import RunFolder, UnsafeName
+from sdelka.exchange.storage import UnsafeName, run_folder
 from sdelka.exchange.tasks import check_odata_connection, enqueue_sync
 
 from ..selectors import page_of
@@ -227,7 +227,7 @@ def run_file(request: HttpRequest, pk: int, file_pk: int) -> FileResponse:
         raise Http404(
             _("The files of this run were removed after %(days)s days.") % {"days": run.connection.keep_files_days}
         )
-    folder = RunFolder(run.folder)
+    folder = run_folder(run.folder, run.route)
     try:
         if not folder.exists(record.name):
             raise Http404(_("The file is no longer stored."))
