@@ -4,12 +4,14 @@ are staff-only, so there is no per-user visibility here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from sdelka.parties.selectors import text_q
 
 from .models import Connection, EventLevel, ExchangeEvent, ExchangeRun, RunStatus
+from .odata.models import SyncTask
 
 
 def connections() -> QuerySet[Connection]:
@@ -73,6 +75,21 @@ def run_list(
     if has_errors:
         runs = runs.filter(Q(status=RunStatus.FAILED) | Q(failed__gt=0))
     return runs
+
+
+def runnable_tasks(*, user: Any) -> QuerySet[SyncTask]:
+    """The active sync tasks `user` may start, with their connection and last run: `SyncTask.may_run` as one
+    query (administrators and integrators: every task; others: the tasks naming their team)."""
+    tasks = (
+        SyncTask.objects.filter(is_active=True)
+        .select_related("connection", "last_run")
+        .order_by("connection__name", "name", "id")
+    )
+    if user.manages_exchange:
+        return tasks
+    if not user.is_active or user.team_id is None:
+        return tasks.none()
+    return tasks.filter(run_teams=user.team_id)
 
 
 def connection_events(*, connection: Connection, limit: int = 20) -> list[ExchangeEvent]:

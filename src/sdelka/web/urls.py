@@ -83,6 +83,7 @@ urlpatterns = [
     path("exchange/runs/<int:pk>/progress/", exchange.run_progress, name="exchange-run-progress"),
     path("exchange/runs/<int:pk>/files/<int:file_pk>/", exchange.run_file, name="exchange-run-file"),
     path("exchange/tasks/<int:pk>/run/", exchange.task_run, name="exchange-task-run"),
+    path("exchange/my-tasks/", exchange.my_sync_tasks, name="exchange-my-tasks"),
     # OData mapping rules and sync tasks
     path("exchange/connections/<int:pk>/rules/", rules.rule_list, name="exchange-rules"),
     path("exchange/connections/<int:pk>/rules/new/", rules.rule_create, name="exchange-rule-create"),

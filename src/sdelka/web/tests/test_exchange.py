@@ -378,3 +378,112 @@ def test_a_statement_that_cannot_be_stored_is_imported_all_the_same(
     assert not ExchangeFile.objects.filter(run=run).exists()
     warning = ExchangeEvent.objects.get(run=run, level=EventLevel.WARNING)
     assert "No space left on device" in warning.message
+
+
+# --- team members run the tasks that name their team ----------------------------------------------------
+
+
+@pytest.fixture
+def odata(db: None) -> Connection:
+    return Connection.objects.create(name="БП", kind=ConnectionKind.ODATA, url="http://1c/base/odata/standard.odata")
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    from sdelka.exchange import tasks
+
+    started: list[tuple[int, str]] = []
+    monkeypatch.setattr(tasks, "run_sync_task", lambda task_id, trigger, full=False: started.append((task_id, trigger)))
+    return started
+
+
+def test_a_team_member_runs_the_task_that_names_his_team(
+    client: Any, odata: Connection, queued: list[tuple[int, str]]
+) -> None:
+    from tests.factories import TeamFactory
+
+    sales, other = TeamFactory(name="Продажи"), TeamFactory(name="Склад")
+    task = SyncTask.objects.create(connection=odata, name="Контрагенты")
+    task.run_teams.set([sales])
+    hidden = SyncTask.objects.create(connection=odata, name="Документы")
+    hidden.run_teams.set([other])
+    SyncTask.objects.create(connection=odata, name="Выключенная", is_active=False).run_teams.set([sales])
+    member = UserFactory(role=Role.MANAGER, team=sales)
+    client.force_login(member)
+
+    assert reverse("web:exchange-my-tasks") in client.get(reverse("web:dashboard")).content.decode()
+    page = client.get(reverse("web:exchange-my-tasks"))
+    assert [t.name for t in page.context["tasks"]] == ["Контрагенты"]
+    assert reverse("web:exchange-task-run", args=[task.pk]) in page.content.decode()
+    assert client.get(reverse("web:exchange-connection", args=[odata.pk])).status_code == 403  # only his task
+
+    response = client.post(reverse("web:exchange-task-run", args=[task.pk]), follow=True)
+
+    assert queued == [(task.pk, "manual")]
+    assert response.redirect_chain[-1][0] == reverse("web:exchange-my-tasks")
+    assert "Task “Контрагенты” queued" in response.content.decode()
+    assert client.post(reverse("web:exchange-task-run", args=[hidden.pk])).status_code == 403
+    assert client.get(reverse("web:exchange-task-run", args=[task.pk])).status_code == 405
+    assert queued == [(task.pk, "manual")]
+
+
+def test_a_user_of_another_team_may_not_run_the_task(
+    client: Any, odata: Connection, queued: list[tuple[int, str]]
+) -> None:
+    from tests.factories import TeamFactory
+
+    task = SyncTask.objects.create(connection=odata, name="Контрагенты")
+    task.run_teams.set([TeamFactory(name="Продажи")])
+    for user in (UserFactory(role=Role.MANAGER, team=TeamFactory(name="Склад")), UserFactory(role=Role.ACCOUNTANT)):
+        client.force_login(user)
+        assert reverse("web:exchange-my-tasks") not in client.get(reverse("web:dashboard")).content.decode()
+        assert list(client.get(reverse("web:exchange-my-tasks")).context["tasks"]) == []
+        assert client.post(reverse("web:exchange-task-run", args=[task.pk])).status_code == 403
+    assert client.post(reverse("web:exchange-task-run", args=[task.pk + 100])).status_code == 404
+    client.logout()
+    assert client.post(reverse("web:exchange-task-run", args=[task.pk])).status_code == 302  # to the login page
+    assert queued == []
+
+
+def test_run_now_needs_the_csrf_token(odata: Connection, queued: list[tuple[int, str]]) -> None:
+    from django.test import Client
+
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(name="Продажи")
+    task = SyncTask.objects.create(connection=odata, name="Контрагенты")
+    task.run_teams.set([team])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(UserFactory(role=Role.MANAGER, team=team))
+    url = reverse("web:exchange-task-run", args=[task.pk])
+
+    assert browser.post(url).status_code == 403
+    assert queued == []
+    page = browser.get(reverse("web:exchange-my-tasks"))
+    token = page.content.decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert browser.post(url, {"csrfmiddlewaretoken": token}).status_code == 302
+    assert queued == [(task.pk, "manual")]
+
+
+def test_my_tasks_show_the_running_run_and_poll_until_it_ends(
+    client: Any, odata: Connection, django_assert_max_num_queries: Any
+) -> None:
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(name="Продажи")
+    tasks = [SyncTask.objects.create(connection=odata, name=f"Задача {i}") for i in range(5)]
+    for task in tasks:
+        task.run_teams.set([team])
+    run = make_run(odata, route=Route.ODATA, status=RunStatus.RUNNING, done=30, total=120)
+    SyncTask.objects.filter(pk=tasks[0].pk).update(last_run=run)
+    client.force_login(UserFactory(role=Role.MANAGER, team=team))
+
+    with django_assert_max_num_queries(6):
+        page = client.get(reverse("web:exchange-my-tasks")).content.decode()
+
+    assert 'hx-trigger="every 3s"' in page and 'value="30"' in page and "25 %" in page
+    assert reverse("web:exchange-run", args=[run.pk]) not in page  # the exchange journal stays closed to him
+    ExchangeRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCESS, finished_at=timezone.now())
+    page = client.get(reverse("web:exchange-my-tasks")).content.decode()
+    assert "hx-trigger" not in page.split('id="my-sync-tasks"')[1].split(">")[0]
+    assert "Succeeded" in page

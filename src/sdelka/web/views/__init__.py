@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from sdelka.activities.models import Notification
+from sdelka.exchange.selectors import runnable_tasks
 
 from .. import charts, selectors, services
 from .common import acting_user
@@ -53,6 +54,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "payments": selectors.payments_today(user=user, scope=scope),
             "today": timezone.localdate(),
             "now": timezone.now(),
+            # The exchange menu is closed to them, so members of a team a sync task names find it here.
+            "runs_sync_tasks": not user.manages_exchange and runnable_tasks(user=user).exists(),
         },
     )
 

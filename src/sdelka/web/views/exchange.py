@@ -240,21 +240,34 @@ def run_file(request: HttpRequest, pk: int, file_pk: int) -> FileResponse:
 # --- run now --------------------------------------------------------------------------------------------
 
 
-@exchange_view
+@login_required
+def my_sync_tasks(request: HttpRequest) -> HttpResponse:
+    """The sync tasks the user may start: a team member named in a task's `run_teams` runs it from here without
+    seeing the rest of the exchange; the last run's progress refreshes itself while it goes."""
+    tasks = list(exchange_selectors.runnable_tasks(user=acting_user(request)))
+    active = any(task.last_run and task.last_run.status in ACTIVE_RUN_STATUSES for task in tasks)
+    return render(request, "web/exchange/my_tasks.html", {"tasks": tasks, "active": active})
+
+
+@login_required
 @require_POST
 def task_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run now: whoever the task lets run it (`SyncTask.may_run`); anybody else gets 403."""
+    user = acting_user(request)
     task = get_object_or_404(SyncTask.objects.select_related("connection"), pk=pk)
+    if not task.may_run(user):
+        raise PermissionDenied(_("You may not run this task."))
     try:
-        enqueue_sync(task=task, user=acting_user(request))
-    except PermissionDenied as exc:
-        messages.error(request, str(exc))
+        enqueue_sync(task=task, user=user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(
             request, _("Task “%(name)s” queued; its run appears below when it starts.") % {"name": task.name}
         )
-    return redirect("web:exchange-connection", pk=task.connection_id)
+    if user.manages_exchange:
+        return redirect("web:exchange-connection", pk=task.connection_id)
+    return redirect("web:exchange-my-tasks")
 
 
 @exchange_view
