@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from sdelka.accounts.models import Role
+from sdelka.accounts.models import Role, Team
 from sdelka.exchange.models import (
     Connection,
     ConnectionKind,
@@ -329,6 +329,7 @@ def test_bank_statement_upload_keeps_the_file_with_its_run(
     assert b"".join(download.streaming_content) == STATEMENT_BODY
     assert download["Content-Disposition"].startswith("attachment;")
     # The same retention as 1C's uploads: kept for the connection's keep_files_days, then removed.
+    assert run.finished_at is not None
     assert remove_old_files(now=run.finished_at + timedelta(days=4)) == 0
     assert remove_old_files(now=run.finished_at + timedelta(days=6)) == 1
     assert not (tmp_path / run.folder).exists()
@@ -400,9 +401,7 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
 def test_a_team_member_runs_the_task_that_names_his_team(
     client: Any, odata: Connection, queued: list[tuple[int, str]]
 ) -> None:
-    from tests.factories import TeamFactory
-
-    sales, other = TeamFactory(name="Продажи"), TeamFactory(name="Склад")
+    sales, other = Team.objects.create(name="Продажи"), Team.objects.create(name="Склад")
     task = SyncTask.objects.create(connection=odata, name="Контрагенты")
     task.run_teams.set([sales])
     hidden = SyncTask.objects.create(connection=odata, name="Документы")
@@ -430,11 +429,12 @@ def test_a_team_member_runs_the_task_that_names_his_team(
 def test_a_user_of_another_team_may_not_run_the_task(
     client: Any, odata: Connection, queued: list[tuple[int, str]]
 ) -> None:
-    from tests.factories import TeamFactory
-
     task = SyncTask.objects.create(connection=odata, name="Контрагенты")
-    task.run_teams.set([TeamFactory(name="Продажи")])
-    for user in (UserFactory(role=Role.MANAGER, team=TeamFactory(name="Склад")), UserFactory(role=Role.ACCOUNTANT)):
+    task.run_teams.set([Team.objects.create(name="Продажи")])
+    for user in (
+        UserFactory(role=Role.MANAGER, team=Team.objects.create(name="Склад")),
+        UserFactory(role=Role.ACCOUNTANT),
+    ):
         client.force_login(user)
         assert reverse("web:exchange-my-tasks") not in client.get(reverse("web:dashboard")).content.decode()
         assert list(client.get(reverse("web:exchange-my-tasks")).context["tasks"]) == []
@@ -448,9 +448,7 @@ def test_a_user_of_another_team_may_not_run_the_task(
 def test_run_now_needs_the_csrf_token(odata: Connection, queued: list[tuple[int, str]]) -> None:
     from django.test import Client
 
-    from tests.factories import TeamFactory
-
-    team = TeamFactory(name="Продажи")
+    team = Team.objects.create(name="Продажи")
     task = SyncTask.objects.create(connection=odata, name="Контрагенты")
     task.run_teams.set([team])
     browser = Client(enforce_csrf_checks=True)
@@ -468,9 +466,7 @@ def test_run_now_needs_the_csrf_token(odata: Connection, queued: list[tuple[int,
 def test_my_tasks_show_the_running_run_and_poll_until_it_ends(
     client: Any, odata: Connection, django_assert_max_num_queries: Any
 ) -> None:
-    from tests.factories import TeamFactory
-
-    team = TeamFactory(name="Продажи")
+    team = Team.objects.create(name="Продажи")
     tasks = [SyncTask.objects.create(connection=odata, name=f"Задача {i}") for i in range(5)]
     for task in tasks:
         task.run_teams.set([team])
