@@ -5,6 +5,7 @@ save with the error next to the 1C field at fault."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,9 @@ def test_an_integrator_reads_the_exchange(
     assert Path(download.path()).read_bytes() == RAW_BODY
 
 
-def test_a_running_run_shows_its_progress_until_it_ends(page: Any, live_server: Any, shot: Any) -> None:
+def test_a_running_run_shows_its_progress_and_new_journal_lines_until_it_ends(
+    page: Any, live_server: Any, shot: Any
+) -> None:
     UserFactory(username="integrator", role=Role.INTEGRATOR)
     connection = Connection.objects.create(
         name="БП 3.0", kind=ConnectionKind.ODATA, url="http://1c/odata/standard.odata"
@@ -122,21 +125,39 @@ def test_a_running_run_shows_its_progress_until_it_ends(page: Any, live_server: 
         connection=connection, route=Route.ODATA, status=RunStatus.RUNNING, trigger=Trigger.SCHEDULE, total=4000,
         done=1000, created=990, failed=2,
     )  # fmt: skip
+
+    def write(message: str, level: str = EventLevel.INFO) -> None:
+        ExchangeEvent.objects.create(run=run, connection=connection, level=level, message=message)
+
+    write("Контрагент записан: ООО «Ромашка»")
     base = live_server.url
 
     log_in(page, base, "integrator")
     page.goto(f"{base}/exchange/runs/{run.pk}/")
+    rows = page.locator("#journal-rows tr")
     expect(page.locator("#run-bar")).to_have_attribute("value", "1000")
+    expect(rows).to_have_count(1)
+
     ExchangeRun.objects.filter(pk=run.pk).update(done=3000, created=2990)
+    write("Контрагент записан: ООО «Вектор»")
+    write("ИНН 500100732 не проходит проверку", EventLevel.ERROR)
     expect(page.locator("#run-bar")).to_have_attribute("value", "3000")
+    expect(rows).to_have_count(3)  # appended by the progress poll, the page not reloaded
+    expect(rows.last).to_contain_text("ИНН 500100732 не проходит проверку")
+    expect(page.locator("#count-error")).to_have_text("0")  # counted once the run ends
     shot(page, "exchange-run-progress")
 
+    write("Синхронизация завершена")
     ExchangeRun.objects.filter(pk=run.pk).update(
         done=4000, created=3990, status=RunStatus.SUCCESS, finished_at=timezone.now()
     )
     expect(page.locator("#run-progress .status")).to_have_class("status run-success")
+    expect(rows).to_have_count(4)
+    expect(rows.last).to_contain_text("Синхронизация завершена")
+    expect(page.locator("#count-error")).to_have_text("1")
     expect(page.locator("#run-bar")).to_have_count(0)
-    expect(page.locator("#run-progress")).not_to_have_attribute("hx-get", f"/exchange/runs/{run.pk}/progress/")
+    expect(page.locator("#run-progress")).not_to_have_attribute("hx-trigger", re.compile("every"))
+    expect(rows.filter(has_text="ООО «Вектор»")).to_have_count(1)  # every line once
 
 
 def test_an_integrator_edits_a_rule_and_sees_the_error_on_the_field(page: Any, live_server: Any, shot: Any) -> None:

@@ -157,9 +157,14 @@ def event_page(
     filters: EventFilter,
     after: int | None = None,
     before: int | None = None,
+    latest: bool = False,
     per_page: int = EVENTS_PER_PAGE,
 ) -> EventPage:
+    """A page of the run's journal: from the start, after or before a line, or (`latest`) its newest lines."""
     events = filters.apply(ExchangeEvent.objects.filter(run=run))
+    if latest:
+        rows = list(events.order_by("-id")[: per_page + 1])
+        return EventPage(items=rows[:per_page][::-1], has_next=False, has_previous=len(rows) > per_page)
     if before is not None:
         rows = list(events.filter(id__lt=before).order_by("-id")[: per_page + 1])
         more_before = len(rows) > per_page
@@ -167,4 +172,31 @@ def event_page(
     if after is not None:
         events = events.filter(id__gt=after)
     rows = list(events.order_by("id")[: per_page + 1])
-    return EventPage(items=rows[:per_page], has_next=len(rows) > per_page, has_previous=after is not None)
+    return EventPage(items=rows[:per_page], has_next=len(rows) > per_page, has_previous=bool(after))
+
+
+def last_event_id(*, run: ExchangeRun) -> int:
+    """The id of the run's newest journal line (0 without one): one step down the (run, id) index."""
+    return ExchangeEvent.objects.filter(run=run).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@dataclass(frozen=True)
+class NewEvents:
+    items: list[ExchangeEvent]
+    cursor: int  # where the next read starts: past every line read, matching or not
+    more: bool  # lines matching the filters are left after `cursor`
+
+
+def events_after(*, run: ExchangeRun, filters: EventFilter, after: int, limit: int) -> NewEvents:
+    """The journal lines written since line `after`, oldest first, at most `limit`: the live tail of a running
+    run. Two index reads whatever the run's size; the cursor moves past lines the filters skip, so a poll with
+    a text filter reads each new line once, not the whole run again. A run's lines are written by its one
+    worker, so their ids grow in the order they become visible and nothing is passed over."""
+    newest = last_event_id(run=run)
+    if newest <= after:
+        return NewEvents(items=[], cursor=after, more=False)
+    lines = filters.apply(ExchangeEvent.objects.filter(run=run, id__gt=after, id__lte=newest))
+    rows = list(lines.order_by("id")[: limit + 1])
+    if len(rows) > limit:
+        return NewEvents(items=rows[:limit], cursor=rows[limit - 1].pk, more=True)
+    return NewEvents(items=rows, cursor=newest, more=False)

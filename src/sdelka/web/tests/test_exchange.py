@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from html import unescape
 from urllib.parse import unquote
 
 import pytest
@@ -135,25 +136,42 @@ def test_runs_are_paged_with_few_queries(
     assert len(client.get(reverse("web:exchange-runs"), {"page": 2}).context["page"].items) == 10
 
 
+def poll_url(html: str) -> str:
+    """The URL the progress block polls, as htmx reads it from the page or the last poll's answer."""
+    block = html.split('id="run-progress"')[1].split(">")[0]
+    return unescape(block.split('hx-get="')[1].split('"')[0]) if "hx-get" in block else ""
+
+
+def appended(html: str) -> list[str]:
+    """The journal lines a poll's answer appends (out of band) to the table."""
+    if 'hx-swap-oob="beforeend:#journal-rows"' not in html:
+        return []
+    rows = html.split('hx-swap-oob="beforeend:#journal-rows">')[1].split("</tbody>")[0]
+    return [cell.split("<")[0] for cell in rows.split("<td>")[1:] if cell.startswith("line ") or "ИНН" in cell]
+
+
 def test_running_run_polls_its_progress_and_stops_when_finished(client: Any, integrator: Any, site: Connection) -> None:
     run = make_run(site, status=RunStatus.RUNNING, done=250, total=1000)
     client.force_login(integrator)
 
     page = client.get(reverse("web:exchange-run", args=[run.pk])).content.decode()
     progress_url = reverse("web:exchange-run-progress", args=[run.pk])
-    assert f'hx-get="{progress_url}"' in page
+    assert poll_url(page) == f"{progress_url}?after=0&shown=0"
     assert 'value="250"' in page and "25 %" in page
     assert "." not in page.split('class="duration">')[1].split("<")[0]  # whole seconds
 
     ExchangeRun.objects.filter(pk=run.pk).update(done=1000, created=990, failed=10)
-    fragment = client.get(progress_url, HTTP_HX_REQUEST="true")
-    assert "HX-Refresh" not in fragment
-    assert 'value="1000"' in fragment.content.decode()
+    fragment = client.get(poll_url(page), HTTP_HX_REQUEST="true").content.decode()
+    assert 'value="1000"' in fragment and poll_url(fragment) == poll_url(page)
+    assert 'id="run-files"' not in fragment
 
     ExchangeRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCESS, finished_at=timezone.now())
-    finished = client.get(progress_url, HTTP_HX_REQUEST="true")
-    assert finished["HX-Refresh"] == "true"
-    assert "hx-get" not in finished.content.decode()
+    finished = client.get(poll_url(fragment), HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in finished  # the page stays where the reader is; what the run left is swapped in
+    html = finished.content.decode()
+    assert poll_url(html) == ""
+    assert '<section id="run-files" class="panel" aria-labelledby="files-title" hx-swap-oob="true">' in html
+    assert '<p id="level-counts" class="meta level-counts" hx-swap-oob="true">' in html
     assert (
         "hx-trigger"
         not in client.get(reverse("web:exchange-run", args=[run.pk]))
@@ -161,6 +179,68 @@ def test_running_run_polls_its_progress_and_stops_when_finished(client: Any, int
         .split('id="run-progress"')[1]
         .split(">")[0]
     )
+
+
+def test_a_running_run_opens_on_its_newest_lines_and_the_poll_appends_new_ones(
+    client: Any, integrator: Any, site: Connection, django_assert_max_num_queries: Any
+) -> None:
+    run = make_run(site, status=RunStatus.RUNNING)
+    journal(run, 150)
+    client.force_login(integrator)
+
+    response = client.get(reverse("web:exchange-run", args=[run.pk]))
+    events = response.context["events"]
+    assert [events.items[0].message, events.items[-1].message] == ["line 50", "line 149"]
+    assert events.has_previous and not events.has_next
+    page = response.content.decode()
+    assert f"after={events.last_id}&shown=100" in poll_url(page)
+
+    ExchangeEvent.objects.bulk_create(
+        ExchangeEvent(run=run, connection=site, message=f"line {i}", level=level)
+        for i, level in ((150, EventLevel.INFO), (151, EventLevel.ERROR), (152, EventLevel.INFO))
+    )
+    with django_assert_max_num_queries(5):  # session, user, run, the newest line's id, the new lines
+        first = client.get(poll_url(page), HTTP_HX_REQUEST="true").content.decode()
+    assert appended(first) == ["line 150", "line 151", "line 152"]
+    assert "shown=103" in poll_url(first)
+    again = client.get(poll_url(first), HTTP_HX_REQUEST="true").content.decode()
+    assert appended(again) == [] and poll_url(again) == poll_url(first)
+
+    # A filtered page appends only what matches, and its cursor moves past the lines it skips.
+    errors = client.get(reverse("web:exchange-run", args=[run.pk]), {"level": "error"}).content.decode()
+    journal(run, 3)
+    ExchangeEvent.objects.create(run=run, connection=site, level=EventLevel.ERROR, message="line 200")
+    polled = client.get(poll_url(errors), HTTP_HX_REQUEST="true").content.decode()
+    assert appended(polled) == ["line 200"] and "level=error" in poll_url(polled)
+
+    ExchangeEvent.objects.create(run=run, connection=site, message="line 201")
+    ExchangeRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCESS, finished_at=timezone.now())
+    last = client.get(poll_url(again), HTTP_HX_REQUEST="true").content.decode()
+    assert appended(last) == ["line 0", "line 1", "line 2", "line 200", "line 201"] and poll_url(last) == ""
+    assert '<p id="journal-live" class="meta" hx-swap-oob="true"></p>' in last
+
+
+def test_the_live_journal_stops_growing_and_links_onwards(
+    client: Any, integrator: Any, site: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdelka.web.views import exchange
+
+    monkeypatch.setattr(exchange, "LIVE_BATCH", 2)
+    monkeypatch.setattr(exchange, "LIVE_ROWS_LIMIT", 5)
+    run = make_run(site, status=RunStatus.RUNNING)
+    journal(run, 1)
+    client.force_login(integrator)
+    page = client.get(reverse("web:exchange-run", args=[run.pk])).content.decode()
+    journal(run, 6)
+
+    first = client.get(poll_url(page), HTTP_HX_REQUEST="true").content.decode()
+    second = client.get(poll_url(first), HTTP_HX_REQUEST="true").content.decode()
+
+    assert (appended(first), appended(second)) == (["line 0", "line 1"], ["line 2", "line 3"])  # two a poll
+    # The page holds five lines: enough. The progress polls on alone; a link leads to the lines after.
+    assert poll_url(second) == reverse("web:exchange-run-progress", args=[run.pk])
+    link = unescape(second.split('id="journal-live"')[1].split('href="')[1].split('"')[0])
+    assert client.get(reverse("web:exchange-run", args=[run.pk]) + link).context["events"].items[0].message == "line 4"
 
 
 def test_journal_is_paged_by_keyset_with_few_queries(

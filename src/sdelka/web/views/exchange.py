@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -44,6 +45,8 @@ from .common import acting_user, int_param, page_param, query_without
 
 MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 POLL_SECONDS = 2
+LIVE_BATCH = 100  # journal lines one progress poll appends at most
+LIVE_ROWS_LIMIT = 1000  # lines a live page grows to; past that it links to the next page instead
 
 
 def exchange_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -180,27 +183,55 @@ def _run_state(run: ExchangeRun) -> dict[str, Any]:
     }
 
 
-@exchange_view
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _run(pk)
-    filters = exchange_selectors.EventFilter(
+def _event_filter(request: HttpRequest) -> exchange_selectors.EventFilter:
+    return exchange_selectors.EventFilter(
         level=request.GET.get("level", ""),
         external_id=request.GET.get("external_id", "").strip(),
         text=request.GET.get("q", "").strip(),
         obj=request.GET.get("object", "").strip(),
     )
-    events = exchange_selectors.event_page(
-        run=run, filters=filters, after=int_param(request.GET.get("after")), before=int_param(request.GET.get("before"))
-    )
+
+
+def _filter_params(filters: exchange_selectors.EventFilter) -> dict[str, str]:
+    params = {"level": filters.level, "external_id": filters.external_id, "object": filters.obj, "q": filters.text}
+    return {name: value for name, value in params.items() if value}
+
+
+def _tail_query(filters: exchange_selectors.EventFilter, after: int, shown: int) -> str:
+    """What the progress poll asks for: the journal lines after `after` matching the page's filters."""
+    return urlencode({**_filter_params(filters), "after": after, "shown": shown})
+
+
+def _finished_parts(run: ExchangeRun) -> dict[str, Any]:
+    """What a run leaves when it ends: its files and its count of warnings and errors."""
     counts = exchange_selectors.problem_counts(run=run)
+    return {
+        "level_counts": [(value, label, counts[value]) for value, label in EventLevel.choices if value in counts],
+        "files": list(ExchangeFile.objects.filter(run=run).order_by("id")),
+    }
+
+
+@exchange_view
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run: progress, counts, files, journal. While the run goes the page opens on the journal's newest lines
+    and the progress poll appends the lines written since (see `run_progress`)."""
+    run = _run(pk)
+    state = _run_state(run)
+    filters = _event_filter(request)
+    after, before = int_param(request.GET.get("after")), int_param(request.GET.get("before"))
+    tail = state["running"] and after is None and before is None
+    newest = exchange_selectors.last_event_id(run=run) if state["running"] else 0  # read before the page
+    events = exchange_selectors.event_page(run=run, filters=filters, after=after, before=before, latest=tail)
+    live = state["running"] and not events.has_next
     context = {
-        **_run_state(run),
+        **state,
+        **_finished_parts(run),
         "events": events,
         "filters": filters,
         "levels": EventLevel.choices,
-        "level_counts": [(value, label, counts[value]) for value, label in EventLevel.choices if value in counts],
-        "files": list(ExchangeFile.objects.filter(run=run).order_by("id")),
         "query": query_without(request, "after", "before"),
+        "live": live,
+        "tail_query": _tail_query(filters, max(newest, events.last_id or 0), len(events.items)) if live else "",
     }
     if request.htmx and request.GET.get("part") == "journal":  # type: ignore[attr-defined]
         return render(request, "web/exchange/_journal.html", context)
@@ -209,13 +240,37 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @exchange_view
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    """The progress block of a run; it polls itself while the run goes. Once the run has ended the page is
-    reloaded once, so the journal and the files show what the run left."""
-    state = _run_state(_run(pk))
-    response = render(request, "web/exchange/_progress.html", state)
-    if request.htmx and not state["running"]:  # type: ignore[attr-defined]
-        response["HX-Refresh"] = "true"
-    return response
+    """The progress block of a run, polled while the run goes. With `after` (the newest journal line the page
+    shows) it also appends the lines written since, at most LIVE_BATCH a poll and LIVE_ROWS_LIMIT a page; when
+    the run has ended, its files and warning counts replace the page's and the polling stops."""
+    run = _run(pk)
+    context = _run_state(run)
+    after = int_param(request.GET.get("after"))
+    if after is not None:
+        shown = int_param(request.GET.get("shown")) or 0
+        context.update(_live_lines(run, _event_filter(request), after, shown, context["running"]))
+    if not context["running"]:
+        context.update(_finished_parts(run), finished=True)
+    return render(request, "web/exchange/_progress_poll.html", context)
+
+
+def _live_lines(
+    run: ExchangeRun, filters: exchange_selectors.EventFilter, after: int, shown: int, running: bool
+) -> dict[str, Any]:
+    """The journal lines to append. The page stops growing at LIVE_ROWS_LIMIT lines (and a run that ends
+    leaves at most one batch to append): what is left is behind a link to the page after the last line shown."""
+    room = min(LIVE_BATCH, LIVE_ROWS_LIMIT - shown)
+    found = (
+        exchange_selectors.events_after(run=run, filters=filters, after=after, limit=room)
+        if room > 0
+        else exchange_selectors.NewEvents(items=[], cursor=after, more=True)
+    )
+    stop = found.more and (not running or shown + len(found.items) >= LIVE_ROWS_LIMIT)
+    return {
+        "new_events": found.items,
+        "more_query": urlencode({**_filter_params(filters), "after": found.cursor}) if stop else "",
+        "tail_query": "" if stop or not running else _tail_query(filters, found.cursor, shown + len(found.items)),
+    }
 
 
 @exchange_view
