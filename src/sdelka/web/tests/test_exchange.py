@@ -4,8 +4,8 @@ progress block, the journal paged by keyset with its filters, the raw files of a
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from html import unescape
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -563,3 +563,29 @@ def test_my_tasks_show_the_running_run_and_poll_until_it_ends(
     page = client.get(reverse("web:exchange-my-tasks")).content.decode()
     assert "hx-trigger" not in page.split('id="my-sync-tasks"')[1].split(">")[0]
     assert "Succeeded" in page
+
+
+def test_every_route_says_how_it_starts(client: Any, integrator: Any, site: Connection, odata: Connection) -> None:
+    bank = Connection.objects.create(name="Банк", kind=ConnectionKind.BANK)
+    task = SyncTask.objects.create(connection=odata, name="Контрагенты")
+    odata_run = make_run(odata, route=Route.ODATA)
+    SyncTask.objects.filter(pk=task.pk).update(last_run=odata_run)
+    older_odata_run = make_run(odata, route=Route.ODATA)
+    client.force_login(integrator)
+
+    def start(run: ExchangeRun) -> str:
+        page = client.get(reverse("web:exchange-run", args=[run.pk])).content.decode()
+        return page.split('class="actions run-start">')[1].split("</div>")[0]
+
+    assert "1C starts this exchange itself" in start(make_run(site, route=Route.SALE))
+    assert f'action="{reverse("web:exchange-task-run", args=[task.pk])}"' in start(odata_run)
+    assert "Run “Контрагенты” now" in start(odata_run)
+    assert f'href="{reverse("web:exchange-connection", args=[odata.pk])}#start"' in start(older_odata_run)
+    assert f'href="{reverse("web:exchange-connection", args=[bank.pk])}#start"' in start(
+        make_run(bank, route=Route.BANK)
+    )
+
+    listing = client.get(reverse("web:exchange-connections")).content.decode()
+    rows = {name: listing.split(name)[1].split("</tr>")[0] for name in ("УТ центральный офис", "БП", "Банк")}
+    assert "1C starts it" in rows["УТ центральный офис"]
+    assert "Run a task" in rows["БП"] and "Import a statement" in rows["Банк"]

@@ -231,6 +231,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "levels": EventLevel.choices,
         "query": query_without(request, "after", "before"),
         "live": live,
+        # The task whose last run this is gets its "Run now" here; an OData run records no task of its own.
+        "task": SyncTask.objects.filter(last_run=run).first() if run.route == Route.ODATA else None,
         "tail_query": _tail_query(filters, max(newest, events.last_id or 0), len(events.items)) if live else "",
     }
     if request.htmx and request.GET.get("part") == "journal":  # type: ignore[attr-defined]
