@@ -78,6 +78,7 @@ urlpatterns = [
     path("exchange/connections/<int:pk>/", exchange.connection_detail, name="exchange-connection"),
     path("exchange/connections/<int:pk>/check/", exchange.connection_check, name="exchange-connection-check"),
     path("exchange/connections/<int:pk>/statement/", exchange.statement_upload, name="exchange-statement-upload"),
+    path("payments/statement/", exchange.statement_import, name="statement-import"),
     path("exchange/runs/", exchange.run_list, name="exchange-runs"),
     path("exchange/runs/<int:pk>/", exchange.run_detail, name="exchange-run"),
     path("exchange/runs/<int:pk>/progress/", exchange.run_progress, name="exchange-run-progress"),

@@ -589,3 +589,25 @@ def test_every_route_says_how_it_starts(client: Any, integrator: Any, site: Conn
     rows = {name: listing.split(name)[1].split("</tr>")[0] for name in ("УТ центральный офис", "БП", "Банк")}
     assert "1C starts it" in rows["УТ центральный офис"]
     assert "Run a task" in rows["БП"] and "Import a statement" in rows["Банк"]
+
+
+def test_an_accountant_imports_a_statement_from_the_payments_page(client: Any, bank: Connection) -> None:
+    accountant = UserFactory(role=Role.ACCOUNTANT)
+    client.force_login(accountant)
+    url = reverse("web:statement-import")
+    assert url in client.get(reverse("web:payment-list")).content.decode()
+
+    response = client.post(url, {"file": ContentFile(STATEMENT_BODY, "kl_to_1c.txt")}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("web:payment-list")
+    run = ExchangeRun.objects.get(connection=bank)
+    assert run.status == RunStatus.SUCCESS and run.message in response.content.decode()
+    assert ExchangeFile.objects.get(run=run).name == "kl_to_1c.txt"
+    refused = client.post(url, {"file": ContentFile(b"not a statement", "x.txt")}, follow=True).content.decode()
+    assert "not a statement" not in refused and 'class="error"' in refused
+    assert "Choose the statement file" in client.post(url, follow=True).content.decode()
+
+    client.force_login(UserFactory(role=Role.MANAGER))
+    assert url not in client.get(reverse("web:payment-list")).content.decode()
+    assert client.post(url, {"file": ContentFile(STATEMENT_BODY, "kl_to_1c.txt")}).status_code == 403
+    assert ExchangeRun.objects.filter(connection=bank).count() == 2

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from sdelka.exchange import selectors as exchange_selectors
-from sdelka.exchange.clientbank.importer import import_statement
+from sdelka.exchange.clientbank.importer import ImportResult, import_statement
 from sdelka.exchange.models import (
     ACTIVE_RUN_STATUSES,
     Conflict,
@@ -342,23 +342,42 @@ def connection_check(request: HttpRequest, pk: int) -> HttpResponse:
 def statement_upload(request: HttpRequest, pk: int) -> HttpResponse:
     """Import a bank statement file (1CClientBankExchange) into the bank connection; the run shows what came."""
     connection = get_object_or_404(Connection, pk=pk, kind=ConnectionKind.BANK)
+    result = _import_upload(request, connection)
+    if result is None:
+        return redirect("web:exchange-connection", pk=connection.pk)
+    return redirect("web:exchange-run", pk=result.run.pk)
+
+
+@login_required
+@require_POST
+def statement_import(request: HttpRequest) -> HttpResponse:
+    """The same import from the payments list, for the accountants and directors the exchange screens are closed
+    to: they land on the payment queue when some payments wait for a person, on the payments otherwise."""
+    result = _import_upload(request, None)
+    if result is not None and result.ok and result.queued:
+        return redirect("exchange:payment-queue")
+    return redirect("web:payment-list")
+
+
+def _import_upload(request: HttpRequest, connection: Connection | None) -> ImportResult | None:
+    """Import the uploaded statement and say how it went; None when there was nothing to import."""
     user = acting_user(request)
     if not user.sees_everything:
         raise PermissionDenied(_("Only an accountant, a director or an administrator imports bank statements."))
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, _("Choose the statement file (kl_to_1c.txt) to upload."))
-        return redirect("web:exchange-connection", pk=connection.pk)
+        return None
     if upload.size is not None and upload.size > MAX_STATEMENT_BYTES:
         messages.error(request, _("The file is too large for a bank statement."))
-        return redirect("web:exchange-connection", pk=connection.pk)
+        return None
     try:
         result = import_statement(data=upload.read(), user=user, filename=upload.name or "", connection=connection)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("web:exchange-connection", pk=connection.pk)
+        return None
     if result.ok:
         messages.success(request, result.summary())
     else:
         messages.error(request, result.error)
-    return redirect("web:exchange-run", pk=result.run.pk)
+    return result
