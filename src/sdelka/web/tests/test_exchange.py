@@ -194,6 +194,12 @@ def test_a_running_run_opens_on_its_newest_lines_and_the_poll_appends_new_ones(
     assert events.has_previous and not events.has_next
     page = response.content.decode()
     assert f"after={events.last_id}&shown=100" in poll_url(page)
+    from_start = client.get(reverse("web:exchange-run", args=[run.pk]), {"after": 0})
+    start = from_start.context["events"]
+    assert start.items[0].message == "line 0" and not start.has_previous and start.has_next
+    assert poll_url(from_start.content.decode()) == reverse("web:exchange-run-progress", args=[run.pk])  # no tail
+    assert ">Newest</a>" in from_start.content.decode()
+    assert '?after=0">Start</a>' in page and ">Newest</a>" not in page
 
     ExchangeEvent.objects.bulk_create(
         ExchangeEvent(run=run, connection=site, message=f"line {i}", level=level)
