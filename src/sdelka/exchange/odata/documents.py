@@ -36,13 +36,14 @@ from django.utils.translation import gettext as _
 
 from sdelka.catalog.models import Price
 from sdelka.exchange.apply_orders import exchange_user
-from sdelka.exchange.models import Direction, EventLevel, ExchangeRun, ExternalRef
+from sdelka.exchange.models import Conflict, ConflictStatus, Direction, EventLevel, ExchangeRun, ExternalRef
 from sdelka.exchange.payment_match import DATE_TOLERANCE, pick_same
 from sdelka.sales import services as sales
 from sdelka.sales.models import Invoice, InvoiceStatus, Payment, PaymentAllocation, PaymentDirection, PaymentSource
 
 from . import values as v
 from .client import ODataError
+from .doc_merge import ROWS, merge_document, ownership_of
 from .fields import (
     Currencies,
     Lookups,
@@ -56,7 +57,7 @@ from .fields import (
     split_pairs,
     write_value,
 )
-from .models import CounterpartyDebt, MappingRule, SdelkaEntity
+from .models import CounterpartyDebt, MappingRule, Ownership, SdelkaEntity
 from .targets import TARGETS, Target
 
 if TYPE_CHECKING:
@@ -269,8 +270,9 @@ class DocumentRule:
             counter = "created" if change.action == "create" else "updated"
             ExchangeRun.objects.filter(pk=self.syncer.run.pk).update(**{counter: F(counter) + 1})
 
-    def link(self, record: Record, obj: models.Model, ref: ExternalRef | None, code: str = "") -> ExternalRef:
-        """Remember the 1C object and its DataVersion."""
+    def link(self, record: Record, obj: models.Model, ref: ExternalRef | None, code: str = "",
+             synced: dict[str, str] | None = None) -> ExternalRef:  # fmt: skip
+        """Remember the 1C object, its DataVersion and (documents) the values both sides now agree on."""
         if ref is None:
             ref = ExternalRef(
                 connection=self.syncer.connection,
@@ -283,6 +285,8 @@ class DocumentRule:
         ref.code = code[:100]
         ref.content_hash = ""
         ref.seen_run = self.syncer.run
+        if synced is not None:
+            ref.synced = synced
         ref.save()
         return ref
 
@@ -354,12 +358,21 @@ def apply_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
                 **{"comment": _("Invoice № %(number)s in 1C") % {"number": number}, **header},  # type: ignore[arg-type]
             )
             sales.issue_invoice(user=rule.user, invoice=invoice)
-            _adopt(rule, invoice, rule.link(record, invoice, ref, number))
+            _adopt(rule, invoice, rule.link(record, invoice, ref, number, synced=_invoice_state(invoice)))
         return
     diff = _invoice_diff(invoice, values, header, lines)
+    merged = None
     if not active and invoice.status != InvoiceStatus.CANCELLED:
         diff["status"] = (invoice.status, InvoiceStatus.CANCELLED)
-    change.action = "update" if diff else "unchanged"
+    elif ref is not None:
+        merged = merge_document(rule, ref, invoice, _invoice_state(invoice), _onec_invoice_state(header, lines), change)
+        header = {name: value for name, value in header.items() if name in merged.take}
+        if ROWS not in merged.take:
+            lines = _current_lines(invoice)
+        decided = {*_INVOICE_MERGED, "lines"}
+        diff = {name: pair for name, pair in diff.items()
+                if name not in decided or (ROWS if name == "lines" else name) in merged.take}  # fmt: skip
+    change.action = "update" if diff or change.to_onec else "unchanged"
     change.diff = diff
     if rule.syncer.dry_run:
         return
@@ -368,7 +381,39 @@ def apply_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
             sales.cancel_invoice(user=rule.user, invoice=invoice)
         elif diff:
             _update_invoice(rule, invoice, header, lines, money="lines" in diff or "vat_mode" in diff)
-        _adopt(rule, Invoice.objects.get(pk=invoice.pk), rule.link(record, invoice, ref, number))
+        ref = rule.link(record, invoice, ref, number, synced=merged.synced if merged else None)
+        if merged is None or not merged.send:  # Sdelka's values to send keep the hash empty: the write sends them
+            _adopt(rule, Invoice.objects.get(pk=invoice.pk), ref)
+
+
+_INVOICE_MERGED = ("date", "currency", "vat_mode", "comment")
+
+
+def _rows_text(lines: list[dict[str, Any]]) -> str:
+    """The rows as one comparable, readable value: a line per row (product id, quantity, price, VAT rate)."""
+    return "\n".join(f"{product or '—'} × {quantity:f} × {price} ({vat or '—'})"
+                     for product, quantity, price, vat in _comparable_lines(lines))  # fmt: skip
+
+
+def _current_lines(invoice: Invoice) -> list[dict[str, Any]]:
+    return [
+        {"product": line.product_id, "description": line.description, "quantity": line.quantity,
+         "price": line.price, "vat_rate": line.vat_rate}
+        for line in invoice.lines.all()
+    ]  # fmt: skip
+
+
+def _invoice_state(invoice: Invoice) -> dict[str, str]:
+    """Sdelka's side of a linked invoice, as doc_merge compares it."""
+    return {"date": invoice.date.isoformat(), "currency": str(invoice.currency_id), "vat_mode": str(invoice.vat_mode),
+            "comment": invoice.comment, ROWS: _rows_text(_current_lines(invoice))}  # fmt: skip
+
+
+def _onec_invoice_state(header: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, str]:
+    """1C's side: the header fields it fills (an empty 1C comment does not clear Sdelka's) and the rows."""
+    state = {name: value.isoformat() if name == "date" else str(value) for name, value in header.items()
+             if name in _INVOICE_MERGED}  # fmt: skip
+    return {**state, ROWS: _rows_text(lines)}
 
 
 def _adopt(rule: DocumentRule, invoice: Invoice, ref: ExternalRef) -> None:
@@ -377,7 +422,7 @@ def _adopt(rule: DocumentRule, invoice: Invoice, ref: ExternalRef) -> None:
     if rule.rule.direction != Direction.BOTH:
         return
     push = InvoicePush(rule.syncer, rule.rule, rule.outcome)
-    body, errors = push.body(invoice, push.guids([invoice]))
+    body, errors = push.body(invoice, push.guids([invoice]), linked=True)
     if not errors:
         ExternalRef.objects.filter(pk=ref.pk).update(content_hash=_digest(body))
 
@@ -450,6 +495,7 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         linked_from_bank = payment is not None
     amount = Decimal(str(values.get("amount") or 0)).quantize(ZERO)
     fields = {"date": values.get("date"), "amount": amount, "purpose": values.get("purpose", "")}
+    synced = _payment_state(fields, wanted)  # 1C's side; what both agree on once it is applied
     if payment is None:
         if not rule.syncer.task.create_allowed:
             change.action = "skipped"
@@ -472,7 +518,7 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
                 purpose=values.get("purpose", ""),
             )
             _allocate(rule, payment, wanted)
-            rule.link(record, payment, ref, number)
+            rule.link(record, payment, ref, number, synced=synced)
     else:
         current = {"date": payment.date, "amount": payment.amount, "purpose": payment.purpose}
         diff = {name: (current[name], value) for name, value in fields.items() if current[name] != value}
@@ -489,6 +535,12 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         if {k: a for k, a in wanted.items() if a} != allocated:
             diff["allocations"] = ({str(k): str(a) for k, a in allocated.items()},
                                    {str(k): str(a) for k, a in wanted.items()})  # fmt: skip
+        if ref is not None and not payment.cancelled:
+            merged = merge_document(rule, ref, payment, _payment_state(current, allocated), synced, change)
+            change.to_onec.clear()  # payments are not written to 1C: Sdelka's value simply stays
+            synced = merged.synced
+            diff = {name: pair for name, pair in diff.items()
+                    if name not in _PAYMENT_MERGED or _PAYMENT_MERGED[name] in merged.take}  # fmt: skip
         change.action = "update" if diff else "unchanged"
         change.diff = diff
         if rule.syncer.dry_run:
@@ -506,7 +558,7 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
                 sales.update_payment(user=rule.user, payment=payment, **changed)
             if "allocations" in diff:
                 _allocate(rule, Payment.objects.get(pk=payment.pk), wanted)
-            rule.link(record, payment, ref, number)
+            rule.link(record, payment, ref, number, synced=synced)
         if linked_from_bank:
             rule.syncer.event(
                 EventLevel.INFO,
@@ -523,6 +575,16 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
             external_id=record.external_id,
             obj=number,
         )
+
+
+_PAYMENT_MERGED = {"date": "date", "amount": "amount", "purpose": "purpose", "allocations": ROWS}
+
+
+def _payment_state(fields: dict[str, Any], allocations: dict[int, Decimal]) -> dict[str, str]:
+    """A payment as doc_merge compares it; its allocations are its rows ("invoice id: amount" per line)."""
+    rows = "\n".join(f"{invoice}: {amount}" for invoice, amount in sorted(allocations.items()) if amount)
+    return {"date": fields["date"].isoformat() if fields["date"] else "", "amount": str(fields["amount"]),
+            "purpose": fields["purpose"], ROWS: rows}  # fmt: skip
 
 
 def _withdrawn(record: Record) -> str:
@@ -739,6 +801,8 @@ class InvoicePush:
         return Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk")
 
     def run(self) -> None:
+        from .sync import Change
+
         queryset = self.invoices()
         self.outcome.total = queryset.count()
         if self.syncer.run is not None:
@@ -754,8 +818,17 @@ class InvoicePush:
                 )
             }  # fmt: skip
             guids = self.guids(chunk)
+            waiting = set(
+                Conflict.objects.filter(external_ref__in=list(refs.values()), status=ConflictStatus.OPEN).values_list(
+                    "external_ref_id", flat=True
+                )
+            )
             for invoice in chunk:
-                self.one(invoice, refs.get(invoice.pk), guids)
+                ref = refs.get(invoice.pk)
+                if ref is not None and ref.pk in waiting:  # a person decides first: 1C's document stays as it is
+                    self.outcome.count(Change("skipped", ref.external_id, str(invoice)), keep=False)
+                    continue
+                self.one(invoice, ref, guids)
             self.syncer.progress(self.rule, 0, len(chunk))
 
     def guids(self, chunk: list[Invoice]) -> dict[tuple[str, Any], str]:
@@ -774,7 +847,9 @@ class InvoicePush:
                 out[(entity, object_id)] = external_id
         return out
 
-    def body(self, invoice: Invoice, guids: dict[tuple[str, Any], str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def body(self, invoice: Invoice, guids: dict[tuple[str, Any], str], *,
+             linked: bool = False) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+        """The 1C document of an invoice; for one 1C already has, without the fields 1C owns (never written)."""
         errors: dict[str, str] = {}
         sources = {
             "number": invoice.number, "date": invoice.date, "organisation": invoice.organisation_id,
@@ -785,6 +860,8 @@ class InvoicePush:
         for pair in self.header:
             if "const" in pair or not pair.get("onec") or pair["sdelka"] == "number":
                 continue  # 1C numbers its documents itself
+            if linked and ownership_of(self.rule, pair["sdelka"]) == Ownership.ONEC and pair["sdelka"] != "is_active":
+                continue
             value, error = write_value(pair, self.target.fields[pair["sdelka"]], sources[pair["sdelka"]], guids,
                                        self.lookups, self.currencies)  # fmt: skip
             if error:
@@ -792,6 +869,8 @@ class InvoicePush:
             else:
                 body[pair["onec"]] = value
         for part, pairs in self.parts.items():
+            if linked and ownership_of(self.rule, ROWS) == Ownership.ONEC:
+                continue
             rows = []
             for number, line in enumerate(invoice.lines.all(), start=1):
                 row: dict[str, Any] = {"LineNumber": number}
@@ -817,7 +896,7 @@ class InvoicePush:
         if ref is None and invoice.status == InvoiceStatus.CANCELLED:
             self.outcome.count(Change("unchanged", "", str(invoice)), keep=False)
             return
-        body, errors = self.body(invoice, guids)
+        body, errors = self.body(invoice, guids, linked=ref is not None)
         digest = _digest(body)
         label = _("Invoice № %(number)s") % {"number": invoice.number}
         if ref is not None and ref.content_hash == digest and not syncer.full:  # as last written or read
@@ -871,6 +950,8 @@ class InvoicePush:
             ref.version = v.text(stored.get("DataVersion"))[:100]
             ref.code = v.text(stored.get("Number"))[:100]
             ref.seen_run = syncer.run
+            if not mismatches:  # 1C holds Sdelka's values now: the base of the next comparison
+                ref.synced = _invoice_state(invoice)
             ref.save()
         if posted_error:
             mismatches["Posted"] = _("1C refused to post the document: %(message)s") % {"message": posted_error}

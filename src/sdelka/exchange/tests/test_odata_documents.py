@@ -509,6 +509,129 @@ def test_bp30_refused_posting_and_a_truncated_row_are_errors(
     assert "Товары/Содержание (1)" in fields
 
 
+# --- ownership and conflicts of document fields ---------------------------------------------------------
+
+
+def _own(connection: Connection, rule_name: str, ownership: str, *fields: str) -> None:
+    from sdelka.exchange.odata.models import MappingRule
+
+    rule = MappingRule.objects.get(connection=connection, name=rule_name)
+    rule.fields = [{**pair, "ownership": ownership} if pair["sdelka"] in fields else pair for pair in rule.fields]
+    rule.save(update_fields=["fields"])
+
+
+def _both_change_the_comment(fake: FakeOneC, data: dict[str, Any]) -> Invoice:
+    from sdelka.exchange.apply_orders import exchange_user
+
+    invoice = Invoice.objects.get()
+    sales.update_invoice(user=exchange_user(), invoice=invoice, comment="Sdelka's note")
+    fake.change(INVOICES, data["invoice"]["Ref_Key"], Комментарий="1C note")
+    return invoice
+
+
+def test_document_field_owned_ask_raises_a_conflict_and_overwrites_nothing(fake: FakeOneC, bp: Connection) -> None:
+    from sdelka.exchange.conflicts import resolve_conflict
+    from sdelka.exchange.models import Conflict, ConflictStatus
+
+    data = seed_bp(fake)
+    _own(bp, "БП: счета покупателям", "ask", "comment")
+    run("bp")
+    invoice = _both_change_the_comment(fake, data)
+    dry = rule_of(run("bp", "--dry-run"), "БП: счета покупателям")
+    assert dry["conflicts"] == 1 and not Conflict.objects.exists()
+    results = run("bp")
+    assert rule_of(results, "БП: счета покупателям")["conflicts"] == 1, results
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.onec_field, conflict.status) == ("comment", "Комментарий", ConflictStatus.OPEN)
+    assert (conflict.our_value, conflict.onec_value) == ("Sdelka's note", "1C note")
+    invoice.refresh_from_db()
+    assert invoice.comment == "Sdelka's note"  # neither side overwritten
+    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "1C note"
+    assert ExchangeEvent.objects.filter(message__contains="conflict waits for a decision").count() == 1
+    run("bp")  # still waiting: no second conflict, still nothing overwritten
+    assert Conflict.objects.count() == 1 and fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "1C note"
+
+    resolve_conflict(conflict=conflict, resolution="onec", user=None)
+    run("bp")
+    invoice.refresh_from_db()
+    assert invoice.comment == "1C note" and not Conflict.objects.filter(status=ConflictStatus.OPEN).exists()
+
+
+def test_document_rows_owned_ask_are_one_field(fake: FakeOneC, bp: Connection) -> None:
+    from sdelka.exchange.apply_orders import exchange_user
+    from sdelka.exchange.conflicts import resolve_conflict
+    from sdelka.exchange.models import Conflict
+
+    data = seed_bp(fake)
+    _own(bp, "БП: счета покупателям", "ask", "lines.product")
+    run("bp")
+    invoice = Invoice.objects.get()
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.DRAFT)
+    lines = [{"product": line.product_id, "quantity": "12" if n == 0 else line.quantity, "price": line.price,
+              "vat_rate": line.vat_rate} for n, line in enumerate(invoice.lines.all())]  # fmt: skip
+    sales.update_invoice(user=exchange_user(), invoice=Invoice.objects.get(), lines=lines)
+    sales.issue_invoice(user=exchange_user(), invoice=Invoice.objects.get())
+    key = data["invoice"]["Ref_Key"]
+    first, second = fake.data[INVOICES][key]["Товары"]
+    goods = [{**first, "Количество": Decimal(20)}, second]
+    fake.change(INVOICES, key, Товары=goods)
+    run("bp")
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.onec_field) == ("rows", "Товары")
+    assert "× 12 ×" in str(conflict.our_value) and "× 20 ×" in str(conflict.onec_value)
+    assert Invoice.objects.get().lines.first().quantity == Decimal(12)
+    assert fake.data[INVOICES][key]["Товары"][0]["Количество"] == Decimal(20)
+    resolve_conflict(conflict=conflict, resolution="sdelka", user=None)
+    run("bp")
+    assert Decimal(str(fake.data[INVOICES][key]["Товары"][0]["Количество"])) == Decimal(12)  # Sdelka's rows sent
+
+
+def test_document_field_owned_by_1c_takes_1c_value(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    _own(bp, "БП: счета покупателям", "onec", "comment")
+    run("bp")
+    invoice = _both_change_the_comment(fake, data)
+    results = run("bp")
+    assert rule_of(results, "БП: счета покупателям")["conflicts"] == 0, results
+    invoice.refresh_from_db()
+    assert invoice.comment == "1C note"
+    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "1C note"
+
+
+def test_document_field_owned_by_sdelka_keeps_sdelka_value_and_writes_it_to_1c(fake: FakeOneC, bp: Connection) -> None:
+    data = seed_bp(fake)
+    _own(bp, "БП: счета покупателям", "sdelka", "comment")
+    run("bp")
+    invoice = _both_change_the_comment(fake, data)
+    results = run("bp")
+    assert rule_of(results, "БП: счета покупателям")["conflicts"] == 0, results
+    invoice.refresh_from_db()
+    assert invoice.comment == "Sdelka's note"
+    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "Sdelka's note"
+
+
+def test_payment_fields_follow_their_owner(fake: FakeOneC, bp: Connection) -> None:
+    """Purpose owned by Sdelka stays Sdelka's; the amount owned "ask" waits for a decision when both changed."""
+    from sdelka.exchange.apply_orders import exchange_user
+    from sdelka.exchange.models import Conflict
+
+    data = seed_bp(fake)
+    rule = "БП: оплаты покупателей"
+    _own(bp, rule, "sdelka", "purpose")
+    _own(bp, rule, "ask", "amount")
+    document = receipt(fake, data, "1000")
+    run("bp")
+    payment = Payment.objects.get()
+    sales.update_payment(user=exchange_user(), payment=payment, purpose="Сделка: аванс", amount="1500.00")
+    fake.change(RECEIPTS, document["Ref_Key"], НазначениеПлатежа="1С: оплата", СуммаДокумента=Decimal(1200))
+    results = run("bp")
+    assert rule_of(results, rule)["conflicts"] == 1, results
+    payment.refresh_from_db()
+    assert payment.purpose == "Сделка: аванс" and payment.amount == Decimal(1500)
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.our_value, conflict.onec_value) == ("amount", "1500.00", "1200.00")
+
+
 # --- УТ 11 --------------------------------------------------------------------------------------------------
 
 
