@@ -587,6 +587,8 @@ def test_every_route_says_how_it_starts(client: Any, integrator: Any, site: Conn
     assert f'action="{reverse("web:exchange-task-run", args=[task.pk])}"' in start(odata_run)
     assert "Run “Контрагенты” now" in start(odata_run)
     assert f'href="{reverse("web:exchange-connection", args=[odata.pk])}#start"' in start(older_odata_run)
+    ExchangeRun.objects.filter(pk=odata_run.pk).update(status=RunStatus.RUNNING, finished_at=None)
+    assert "Run “Контрагенты” now" not in start(odata_run)  # it would only be refused while the run goes
     assert f'href="{reverse("web:exchange-connection", args=[bank.pk])}#start"' in start(
         make_run(bank, route=Route.BANK)
     )
