@@ -5,7 +5,8 @@
 * Default format is **Atom**; JSON only with `$format=json` (or `Accept: application/json`).
 * JSON values as 1C writes them: Int64/Int16 and `odata.count` as strings, Double as numbers, empty references
   as the zero GUID, empty dates `0001-01-01T00:00:00`, fixed-length strings with their trailing spaces.
-* `$filter` subset (`filters.py`), `$select` (unknown field → 400 / code 6), `$orderby`, `$top`/`$skip`, and
+* `$filter` subset (`filters.py`; a filter of `Ref_Key eq guid'…'` alone or or-ed is a keyed lookup, as 1C's
+  index makes it), `$select` (unknown field → 400 / code 6), `$orderby`, `$top`/`$skip`, and
   `$inlinecount=allpages`, which — as in 1C — makes the server **ignore** `$top`/`$skip`; `…/$count`.
   `+` in the query is not a space (the real platform does not decode it).
 * HTTP Basic with a UTF-8 login; POST (201 + Location, the whole object), PATCH (the whole object; tabular parts
@@ -41,6 +42,9 @@ ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01T00:00:00"
 BASE_PATH = "/base/odata/standard.odata"
 STRING_LENGTHS = {"Description": 100, "Code": 9, "ИНН": 12, "КПП": 9, "Артикул": 25}
+_GUID = r"guid'[0-9a-fA-F-]{36}'"
+# `Ref_Key eq guid'…' or Ref_Key eq guid'…' …`: 1C reads these through the primary key's index, not by a scan.
+_KEYS_ONLY = re.compile(rf"\s*Ref_Key eq {_GUID}(?:\s+or\s+Ref_Key eq {_GUID})*\s*")
 _PATH = re.compile(r"^(?P<set>[^(/]+)(?:\((?P<key>[^)]*)\))?(?:/(?P<tail>.+))?$")
 
 
@@ -246,9 +250,11 @@ class FakeOneC:
     def query(self, entity_set: str, params: dict[str, str]) -> tuple[list[dict[str, Any]], int | None]:
         types = self._types_of(entity_set)
         spec = self.types[entity_set]
+        keys = _keys_only(params.get("$filter", "")) if "Ref_Key" in types else None
         with self.lock:
-            rows = list(self.data[entity_set].values())
-        if "$filter" in params:
+            table = self.data[entity_set]
+            rows = list(table.values()) if keys is None else [table[key] for key in keys if key in table]
+        if "$filter" in params and keys is None:
             try:
                 predicate = compile_filter(params["$filter"], set(types) | set(spec.rows))
             except FilterError as exc:
@@ -615,6 +621,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             raise ODataFault(400, "2", "Неверный формат запроса")
         return data
+
+
+def _keys_only(text: str) -> list[str] | None:
+    """The keys of a filter that only picks objects by Ref_Key, each once; None for any other filter."""
+    if not _KEYS_ONLY.fullmatch(text):
+        return None
+    return list(dict.fromkeys(key.lower() for key in re.findall(r"guid'([0-9a-fA-F-]{36})'", text)))
 
 
 def _function_args(raw: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 * Pages: `$select` of the mapped fields only, ordered by Ref_Key, `$top`/`$skip` (1C has no server paging);
   the total comes from `…/$count` (never `$inlinecount`, which disables paging).
 * Incremental: `ExternalRef.version` keeps each object's DataVersion; an object whose DataVersion is the stored
-  one is unchanged and not mapped nor written.
+  one is unchanged and not mapped nor written. A one-way rule already pulled once first reads only Ref_Key and
+  DataVersion, then the changed and new objects by key (incremental.py).
 * Linking: by `ExternalRef`, else by the target's natural key (ИНН+КПП, ОКЕИ code) to an object not yet linked
   to another 1C object of this base; two 1C objects with one natural key: the second is refused.
 * Writes per page in one transaction (bulk create/update, id map, counters, checkpoint). A crash loses at most
@@ -53,7 +54,7 @@ from sdelka.exchange.models import (
 )
 from sdelka.exchange.services import finish_run, journal_event
 
-from . import documents
+from . import documents, incremental
 from . import values as v
 from .client import Attempt, ODataClient, ODataError
 from .merge import MISSING, Outcome, decide, onec_changed_at
@@ -115,6 +116,7 @@ class RuleResult:
     refused: int = 0
     skipped: int = 0
     conflicts: int = 0  # records with a field in conflict (counted besides their action)
+    gone: int = 0  # objects 1C no longer returns (incremental.py), counted once
     error: str = ""
     changes: list[Change] = field(default_factory=list)
 
@@ -137,6 +139,7 @@ class RuleResult:
             "refused": self.refused,
             "skipped": self.skipped,
             "conflicts": self.conflicts,
+            "gone": self.gone,
             "error": self.error,
         }
         if with_changes:
@@ -371,6 +374,10 @@ class Syncer:
 
     def _rule(self, rule: MappingRule, outcome: RuleResult, start: int) -> None:
         target = TARGETS[rule.entity]
+        if incremental.applies(self, rule):
+            self._offset = 0
+            if incremental.run_rule(self, rule, target, outcome):
+                return
         select = select_fields(rule)
         self._offset = start
         outcome.total = self.client.count(rule.entity_set, rule.filter)

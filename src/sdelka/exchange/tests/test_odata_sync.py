@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from sdelka.catalog.models import Product, Unit
 from sdelka.exchange.models import Connection, ExchangeEvent, ExchangeRun, ExternalRef, Route, RunStatus
+from sdelka.exchange.odata import incremental
 from sdelka.exchange.odata.models import MappingRule, SyncTask
 from sdelka.exchange.odata.services import check_connection, client_for, create_odata_connection, load_preset, save_task
 from sdelka.exchange.odata.sync import EXCHANGE_USERNAME, SyncBusy, run_task
@@ -229,9 +231,13 @@ def parties_only(connection: Connection, page_size: int = 2, **options: Any) -> 
     return save_task(connection=connection, name="parties", rules=[rule], options={"page_size": page_size, **options})
 
 
-def test_resume_after_a_failure_mid_run(fake: FakeOneC, connection: Connection, task: SyncTask) -> None:
-    for i in range(5):
-        party(fake, f"ООО Фирма {i}")
+@pytest.mark.parametrize("read", ["paged", "by key"])
+def test_resume_after_a_failure_mid_run(
+    fake: FakeOneC, connection: Connection, task: SyncTask, read: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if read == "paged":  # as a two-way rule or a full resync resumes: at the checkpoint's offset
+        monkeypatch.setattr(incremental, "applies", lambda syncer, rule: False)
+    parties = [party(fake, f"ООО Фирма {i}") for i in range(5)]
     small = parties_only(connection)
     fake.fail("drop", times=10, after=2, path_contains=PARTIES)  # $count and the first page pass
     with pytest.raises(CommandError, match="dropped the connection"):
@@ -244,12 +250,19 @@ def test_resume_after_a_failure_mid_run(fake: FakeOneC, connection: Connection, 
     assert Counterparty.objects.count() == 2
 
     fake.faults.clear()
+    applied = set(ExternalRef.objects.values_list("external_id", flat=True))
     before = len(fake.requests)
     result = sync(connection, small)
     assert result.status == RunStatus.SUCCESS and result.resumed_from["skip"] == 2
     assert result.rules[0].created == 3 and Counterparty.objects.count() == 5
-    first_page = next(r for r in fake.requests[before:] if "$top" in r.query)
-    assert first_page.query["$skip"] == "2"
+    reads = [r for r in fake.requests[before:] if r.path.endswith(PARTIES)]
+    if read == "paged":
+        assert reads[0].query["$skip"] == "2"
+    else:  # keys and versions of all five, then in full only the three the failed run did not apply
+        assert reads[0].query["$select"] == "Ref_Key,DataVersion" and "$skip" not in reads[0].query
+        assert len(reads) == 2 and "$top" not in reads[1].query
+        wanted = {p["Ref_Key"] for p in parties} - applied
+        assert len(wanted) == 3 and set(re.findall(r"guid'([^']+)'", reads[1].query["$filter"])) == wanted
     small.refresh_from_db()
     assert small.checkpoint == {}
 

@@ -1,0 +1,169 @@
+"""The incremental read of a one-way rule: a cheap pass over `Ref_Key` and `DataVersion`, then only the changed
+and new objects, by key.
+
+* Used for rules read from 1C ("in") keyed by Ref_Key once Sdelka holds objects of the rule's kind from this base
+  (the first pull reads page by page), never on a full resync. Two-way rules read every object: Sdelka's side may
+  have changed too (merge.py).
+* Pass 1: `$select=Ref_Key,DataVersion` with the rule's filter, ordered by Ref_Key, pages of KEY_PAGE with
+  `$top`/`$skip` (1C has no server paging). An object whose DataVersion is the one its ExternalRef keeps and whose
+  Sdelka object still exists is unchanged: its ref is marked seen by the run, nothing more.
+* Pass 2: the rest is read by key (`Ref_Key eq guid'…' or …`, URLs kept short by the client) and applied page by
+  page exactly as the paged read applies a page. When so many changed that reading them by key would take more
+  requests than the paged read, the paged read runs instead.
+* An object whose ref keeps a version but which pass 1 did not return is gone from 1C (deleted there, or it no
+  longer matches the rule's filter): it is journalled once as a warning and its stored version cleared, so that
+  it is read in full should it come back. Sdelka's object stays as it is: the hub never deletes. Only done when no
+  other rule of the connection writes refs of that kind (their objects would look gone).
+* Resume: pass 2 keeps the checkpoint at the rule with offset 0; the next run repeats pass 1, which finds only what
+  is still not applied, since applied objects carry their new version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from sdelka.exchange.models import Direction, EventLevel, ExchangeRun, ExternalRef
+
+from . import values as v
+from .models import MappingRule
+from .rules import select_fields
+from .targets import TARGETS, Target
+
+if TYPE_CHECKING:
+    from .sync import RuleResult, Syncer
+
+KEY_PAGE = 5000  # pass 1 reads two short fields: a big page costs 1C little more than a small one
+KEYS_PER_REQUEST = 20  # about as many `Ref_Key eq guid'…'` as fit a URL of client.MAX_URL with a rule's $select
+UPDATE_CHUNK = 10_000  # ids per UPDATE (PostgreSQL takes at most 65,535 parameters)
+MAX_GONE_LISTED = 100
+_GONE = gettext_lazy(
+    "1C no longer returns this object (deleted there, or it no longer matches the rule's filter); Sdelka keeps it."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    pk: int
+    version: str
+    alive: bool  # the Sdelka object still exists
+
+
+def applies(syncer: Syncer, rule: MappingRule) -> bool:
+    return not syncer.full and rule.direction == Direction.IN and set(rule.key_fields) <= {"Ref_Key"}
+
+
+def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleResult) -> bool:
+    """Read the rule in two passes; False (nothing done but pass 1 and the journal of gone objects) when the
+    paged read should run instead: nothing of this kind is in Sdelka yet, or too many objects changed."""
+    known = _known(syncer, target)
+    if not known:
+        return False
+    versions = _versions(syncer, rule)
+    _notice_gone(syncer, rule, target, outcome, known, versions)
+    unchanged: list[int] = []
+    changed: list[str] = []
+    for key, version in versions.items():
+        ref = known.get(key)
+        if ref is not None and version and ref.version == version and ref.alive:
+            unchanged.append(ref.pk)
+        else:
+            changed.append(key)
+    page_size = max(1, syncer.task.page_size)
+    if math.ceil(len(changed) / KEYS_PER_REQUEST) > math.ceil(len(versions) / page_size):
+        return False
+    outcome.total = len(versions)
+    outcome.unchanged += len(unchanged)
+    _mark_seen(syncer, unchanged, total=len(versions))
+    rows: list[dict[str, Any]] = []
+    batches = syncer.client.by_keys(rule.entity_set, changed, select=select_fields(rule))
+    for batch in chain(batches, [None]):
+        rows += batch or []
+        while rows and (len(rows) >= page_size or batch is None):
+            page, rows = rows[:page_size], rows[page_size:]
+            if syncer._page(rule, target, page, outcome, 0):
+                return True
+            if syncer.on_page is not None:
+                syncer.on_page(outcome, 0)
+    return True
+
+
+def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
+    """external id → its ref, for every ref of this kind and base: one query."""
+    alive = Exists(target.model._default_manager.filter(pk=OuterRef("object_id")))
+    refs = ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).annotate(alive=alive)
+    return {ext: Known(pk, version, bool(exists)) for ext, pk, version, exists in refs.values_list(
+        "external_id", "pk", "version", "alive")}  # fmt: skip
+
+
+def _versions(syncer: Syncer, rule: MappingRule) -> dict[str, str]:
+    """Pass 1: Ref_Key → DataVersion of every object the rule reads."""
+    versions: dict[str, str] = {}
+    for _offset, rows in syncer.client.pages(
+        rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter, page_size=KEY_PAGE
+    ):
+        for row in rows:
+            versions[v.text(row.get("Ref_Key"))] = v.text(row.get("DataVersion"))
+    return versions
+
+
+def _mark_seen(syncer: Syncer, unchanged: list[int], total: int) -> None:
+    if syncer.run is None:
+        return
+    with transaction.atomic():
+        for start in range(0, len(unchanged), UPDATE_CHUNK):
+            ExternalRef.objects.filter(pk__in=unchanged[start : start + UPDATE_CHUNK]).update(seen_run=syncer.run)
+        ExchangeRun.objects.filter(pk=syncer.run.pk).update(
+            total=F("total") + total, done=F("done") + len(unchanged), unchanged=F("unchanged") + len(unchanged)
+        )
+        syncer.flush()
+
+
+def _shares_kind(syncer: Syncer, rule: MappingRule, target: Target) -> bool:
+    others = MappingRule.objects.filter(connection=syncer.connection).exclude(pk=rule.pk)
+    return any(
+        entity in TARGETS and TARGETS[entity].ref_kind == target.ref_kind
+        for entity in others.values_list("entity", flat=True)
+    )
+
+
+def _notice_gone(
+    syncer: Syncer,
+    rule: MappingRule,
+    target: Target,
+    outcome: RuleResult,
+    known: dict[str, Known],
+    versions: dict[str, str],
+) -> None:
+    gone = [(ext, ref) for ext, ref in known.items() if ref.version and ext not in versions]
+    if not gone or _shares_kind(syncer, rule, target):
+        return
+    outcome.gone = len(gone)
+    for ext, _ref in gone[:MAX_GONE_LISTED]:
+        syncer.event(
+            EventLevel.WARNING,
+            str(_GONE),
+            external_id=ext,
+            obj=rule.entity_set,
+        )
+    if len(gone) > MAX_GONE_LISTED:
+        syncer.event(
+            EventLevel.WARNING,
+            _("%(count)d objects of %(set)s are no longer returned by 1C; the first %(listed)d are listed.")
+            % {"count": len(gone), "set": rule.entity_set, "listed": MAX_GONE_LISTED},
+            obj=rule.entity_set,
+        )
+    if syncer.run is None:
+        return
+    pks = [ref.pk for _ext, ref in gone]
+    with transaction.atomic():
+        for start in range(0, len(pks), UPDATE_CHUNK):
+            ExternalRef.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(version="")
+        syncer.flush()
