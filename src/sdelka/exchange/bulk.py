@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 
@@ -182,6 +183,25 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
         )
 
 
+def set_column(model: type[models.Model], column: str, value: Any, ids: Sequence[int]) -> None:
+    """UPDATE one column to one value on the rows with these primary keys: one statement with an array on
+    PostgreSQL (no parameter per id to send and parse), chunks elsewhere."""
+    if not ids:
+        return
+    field = _fields(model, [column])[0]
+    table, name = _quoted(model, [field])
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    prepared = field.get_db_prep_save(value, connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"UPDATE {table} SET {name} = %s WHERE {pk} = ANY(%s)", [prepared, list(ids)])
+            return
+        for start in range(0, len(ids), _SQLITE_CHUNK):
+            part = list(ids[start : start + _SQLITE_CHUNK])
+            cursor.execute(f"UPDATE {table} SET {name} = %s WHERE {pk} IN ({', '.join(['%s'] * len(part))})",
+                           [prepared, *part])  # fmt: skip
+
+
 def insert_returning_ids(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
     """INSERT `rows` (tuples in the order of `columns`, the pk not among them) and return their new primary
     keys in the same order, without a model instance per row where ids can be reserved."""
@@ -194,6 +214,33 @@ def insert_returning_ids(model: type[models.Model], columns: Sequence[str], rows
         return [obj.pk for obj in objects]
     insert_rows(model, [model._meta.pk.attname, *columns], [(pk, *row) for pk, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def insert_values(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """INSERT rows given as {attname: value} without a model instance each and return their new primary keys in
+    order. A field a row leaves out gets its default as an instance would; auto_now(_add) fields get one time
+    stamp for the whole call (as `save()` would give them, whatever the row says)."""
+    if not rows:
+        return []
+    now = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    stamped = {
+        f.attname: now if isinstance(f, models.DateTimeField) else now.date()
+        for f in fields
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    }
+    per_row = {f.attname: f.get_default for f in fields if f.has_default() and callable(f.default)}
+    constant = {f.attname: f.get_default() for f in fields if f.attname not in stamped and f.attname not in per_row}
+    columns = [f.attname for f in fields]
+
+    def value(row: dict[str, Any], name: str) -> Any:
+        if name in stamped:
+            return stamped[name]
+        if name in row:
+            return row[name]
+        return per_row[name]() if name in per_row else constant[name]
+
+    return insert_returning_ids(model, columns, [tuple(value(row, name) for name in columns) for row in rows])
 
 
 _HISTORY_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}

@@ -30,6 +30,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from sdelka.exchange import bulk
 from sdelka.exchange.models import Direction, EventLevel, ExchangeRun, ExternalRef
 
 from . import values as v
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 KEY_PAGE = 5000  # pass 1 reads two short fields: a big page costs 1C little more than a small one
 KEYS_PER_REQUEST = 20  # about as many `Ref_Key eq guid'…'` as fit a URL of client.MAX_URL with a rule's $select
-UPDATE_CHUNK = 10_000  # ids per UPDATE (PostgreSQL takes at most 65,535 parameters)
 MAX_GONE_LISTED = 100
 _GONE = gettext_lazy(
     "1C no longer returns this object (deleted there, or it no longer matches the rule's filter); Sdelka keeps it."
@@ -118,8 +118,7 @@ def _mark_seen(syncer: Syncer, unchanged: list[int], total: int) -> None:
     if syncer.run is None:
         return
     with transaction.atomic():
-        for start in range(0, len(unchanged), UPDATE_CHUNK):
-            ExternalRef.objects.filter(pk__in=unchanged[start : start + UPDATE_CHUNK]).update(seen_run=syncer.run)
+        bulk.set_column(ExternalRef, "seen_run_id", syncer.run.pk, unchanged)
         ExchangeRun.objects.filter(pk=syncer.run.pk).update(
             total=F("total") + total, done=F("done") + len(unchanged), unchanged=F("unchanged") + len(unchanged)
         )
@@ -164,6 +163,5 @@ def _notice_gone(
         return
     pks = [ref.pk for _ext, ref in gone]
     with transaction.atomic():
-        for start in range(0, len(pks), UPDATE_CHUNK):
-            ExternalRef.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(version="")
+        bulk.set_column(ExternalRef, "version", "", pks)
         syncer.flush()

@@ -512,7 +512,8 @@ class Syncer:
         keys_of = {id(item): key for item, key in need_natural}
         claimed: dict[tuple[Any, ...], str] = {}
 
-        to_create: list[tuple[Change, Mapped, models.Model, dict[str, Any]]] = []
+        to_create: list[tuple[Change, Mapped, dict[str, Any], dict[str, Any]]] = []
+        has_owner = any(f.attname == "owner_id" for f in model._meta.concrete_fields)
         to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]] = []
         now = timezone.now()
         for change, item, obj, values in decisions:
@@ -553,10 +554,10 @@ class Syncer:
                     continue
                 change.action = "create"
                 change.diff = {name: (None, value) for name, value in values.items()}
-                new = model(**{**defaults, **values})
-                if hasattr(new, "owner_id") and getattr(new, "owner_id", None) is None:
-                    new.owner_id = self._owner()
-                to_create.append((change, item, new, values))
+                row = {**defaults, **values}
+                if has_owner and row.get("owner_id") is None:
+                    row["owner_id"] = self._owner()
+                to_create.append((change, item, row, values))
             else:
                 if two_way:
                     values = self._merge(rule, target, change, item, obj, values, state.get(item.external_id), now)
@@ -581,7 +582,7 @@ class Syncer:
             return stop_rule
         if two_way:
             self._send_to_onec(rule, target, to_update)
-        self._write(rule, target, to_create, to_update, unchanged_refs, len(rows), next_offset)
+        self._write(rule, target, to_create, to_update, refs, unchanged_refs, len(rows), next_offset)
         if stop_rule and self.task.on_record_error == OnRecordError.STOP:
             raise StopTask(_("A record was refused and the task says to stop."))
         return stop_rule
@@ -733,13 +734,13 @@ class Syncer:
             else:
                 synced.pop(attname, None)
 
-    def _raise_conflicts(self, rule: MappingRule, refs: dict[str, ExternalRef]) -> None:
+    def _raise_conflicts(self, ref_ids: dict[str, int]) -> None:
         pending = []
         for ext, conflicts in self._conflicts.items():
-            ref = refs.get(ext)
+            ref_id = ref_ids.get(ext)
             for conflict in conflicts:
-                if ref is not None:
-                    conflict.external_ref = ref
+                if ref_id is not None:
+                    conflict.external_ref_id = ref_id
                     pending.append(conflict)
         Conflict.objects.bulk_create(pending)
         self._conflicts = {}
@@ -766,8 +767,9 @@ class Syncer:
         self,
         rule: MappingRule,
         target: Target,
-        to_create: list[tuple[Change, Mapped, models.Model, dict[str, Any]]],
+        to_create: list[tuple[Change, Mapped, dict[str, Any], dict[str, Any]]],
         to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]],
+        refs: dict[str, tuple[int, int, str]],
         unchanged_refs: list[int],
         rows: int,
         next_offset: int,
@@ -778,8 +780,9 @@ class Syncer:
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         now = timezone.now()
         with transaction.atomic():
-            if to_create:
-                bulk.insert_objects(model, [obj for _c, _i, obj, _v in to_create])
+            ids = bulk.insert_values(model, [row for _c, _i, row, _v in to_create])
+            created = [(c, i, pk, v) for (c, i, _row, v), pk in zip(to_create, ids, strict=True)]
+            to_update_ids = [(c, i, obj.pk, v) for c, i, obj, v in to_update]
             changed = [(c, obj) for c, _i, obj, _v in to_update if c.action == "update"]
             if changed:
                 fields = sorted({name for c, _obj in changed for name in c.diff} | ({"updated_at"} if hasattr(
@@ -787,48 +790,37 @@ class Syncer:
                 bulk.update_rows(
                     model, fields, [(obj.pk, *(getattr(obj, name) for name in fields)) for _c, obj in changed]
                 )
-            existing = {
-                ref.external_id: ref
-                for ref in ExternalRef.objects.filter(
-                    connection=self.connection,
-                    kind=target.ref_kind,
-                    external_id__in=[i.external_id for _c, i, _o, _v in to_create + to_update],
-                )
-            }
-            new_refs, old_refs = [], []
-            for change, item, obj, values in to_create + to_update:
+            new_refs: list[dict[str, Any]] = []
+            old_refs: list[tuple[Any, ...]] = []
+            ref_ids: dict[str, int] = {}
+            for change, item, pk, values in created + to_update_ids:
                 counts[{"create": "created", "update": "updated"}.get(change.action, "unchanged")] += 1
-                ref = existing.get(item.external_id)
-                if ref is None:
+                synced = self._synced.pop(item.external_id, values)
+                known = refs.get(item.external_id)
+                if known is None:
                     new_refs.append(
-                        ExternalRef(
-                            connection=self.connection,
-                            kind=target.ref_kind,
-                            external_id=item.external_id,
-                            code=str(item.raw.get("Code", "") or "").strip()[:100],
-                            content_type=content_type,
-                            object_id=obj.pk,
-                            content_hash=_hash(values),
-                            version=item.version[:100],
-                            synced=self._synced.pop(item.external_id, values),
-                            seen_run=self.run,
-                        )
+                        {
+                            "connection_id": self.connection.pk,
+                            "kind": target.ref_kind,
+                            "external_id": item.external_id,
+                            "code": str(item.raw.get("Code", "") or "").strip()[:100],
+                            "content_type_id": content_type.pk,
+                            "object_id": pk,
+                            "content_hash": _hash(values),
+                            "version": item.version[:100],
+                            "synced": synced,
+                            "seen_run_id": self.run.pk,
+                        }
                     )
                 else:
-                    ref.object_id, ref.content_hash, ref.version = obj.pk, _hash(values), item.version[:100]
-                    ref.synced = self._synced.pop(item.external_id, values)
-                    ref.seen_run = self.run
-                    old_refs.append(ref)
-            bulk.insert_objects(ExternalRef, new_refs)
-            bulk.update_rows(
-                ExternalRef,
-                _REF_UPDATE,
-                [(ref.pk, *(getattr(ref, name) for name in _REF_UPDATE[:-1]), now) for ref in old_refs],
-            )
+                    ref_ids[item.external_id] = known[0]
+                    old_refs.append((known[0], pk, _hash(values), item.version[:100], synced, self.run.pk, now))
+            for row, ref_id in zip(new_refs, bulk.insert_values(ExternalRef, new_refs), strict=True):
+                ref_ids[row["external_id"]] = ref_id
+            bulk.update_rows(ExternalRef, _REF_UPDATE, old_refs)
             if self._conflicts:
-                self._raise_conflicts(rule, {ref.external_id: ref for ref in [*new_refs, *old_refs]})
-            if unchanged_refs:
-                ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
+                self._raise_conflicts(ref_ids)
+            bulk.set_column(ExternalRef, "seen_run_id", self.run.pk, unchanged_refs)
             ExchangeRun.objects.filter(pk=self.run.pk).update(
                 created=F("created") + counts["created"],
                 updated=F("updated") + counts["updated"],
