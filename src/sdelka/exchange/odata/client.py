@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
@@ -301,16 +302,32 @@ class ODataClient:
         filter: str = "",
         page_size: int = 500,
         start: int = 0,
+        prefetch: bool = False,
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(offset, rows) pages ordered by Ref_Key with $top/$skip (1C has no server-driven paging)."""
+        """(offset, rows) pages ordered by Ref_Key with $top/$skip (1C has no server-driven paging). `prefetch`:
+        the next page is requested in a thread while the caller works on this one, so that 1C's time to serve
+        it (large $skip is slow) overlaps with the caller's."""
+
+        def fetch(skip: int) -> list[dict[str, Any]]:
+            return self.fetch(entity_set, select=select, filter=filter, orderby="Ref_Key", top=page_size, skip=skip)
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="odata-page") if prefetch else None
         skip = start
-        while True:
-            rows = self.fetch(entity_set, select=select, filter=filter, orderby="Ref_Key", top=page_size, skip=skip)
-            if rows:
-                yield skip, rows
-            if len(rows) < page_size:
-                return
-            skip += len(rows)
+        try:
+            pending = pool.submit(fetch, skip) if pool else None
+            while True:
+                rows = pending.result() if pending else fetch(skip)
+                full = len(rows) >= page_size
+                if pool and full:
+                    pending = pool.submit(fetch, skip + len(rows))
+                if rows:
+                    yield skip, rows
+                if not full:
+                    return
+                skip += len(rows)
+        finally:
+            if pool:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def by_keys(
         self, entity_set: str, keys: list[str], *, select: list[str] | None = None

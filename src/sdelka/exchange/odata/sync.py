@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -205,6 +206,7 @@ class Syncer:
         self.run: ExchangeRun | None = None
         self.result = SyncResult(task=task.name, dry_run=dry_run)
         self._events: list[ExchangeEvent] = []
+        self._events_lock = threading.Lock()
         self._content_types: dict[type[models.Model], ContentType] = {}
         self._owner_id: int | None = None
         self._offset = 0  # records of the current rule already committed
@@ -220,23 +222,24 @@ class Syncer:
               value: str = "") -> None:  # fmt: skip
         if self.run is None:
             return
-        self._events.append(
-            journal_event(
-                run=self.run,
-                connection=self.connection,
-                level=level,
-                message=message,
-                external_id=external_id,
-                object_repr=obj,
-                field=field_name,
-                value=value,
-            )
+        event = journal_event(
+            run=self.run,
+            connection=self.connection,
+            level=level,
+            message=message,
+            external_id=external_id,
+            object_repr=obj,
+            field=field_name,
+            value=value,
         )
+        with self._events_lock:  # requests of a prefetched page are journalled from the fetching thread
+            self._events.append(event)
 
     def flush(self) -> None:
-        if self._events:
-            ExchangeEvent.objects.bulk_create(self._events)
-            self._events = []
+        with self._events_lock:
+            events, self._events = self._events, []
+        if events:
+            ExchangeEvent.objects.bulk_create(events)
 
     def _log_request(self, attempt: Attempt) -> None:
         status = " ".join(str(part) for part in (attempt.status, attempt.error) if part)
@@ -386,7 +389,7 @@ class Syncer:
             self.flush()
         page_size = max(1, self.task.page_size)
         for offset, rows in self.client.pages(
-            rule.entity_set, select=select, filter=rule.filter, page_size=page_size, start=start
+            rule.entity_set, select=select, filter=rule.filter, page_size=page_size, start=start, prefetch=True
         ):
             stop_rule = self._page(rule, target, rows, outcome, offset + len(rows))
             if self.on_page is not None:
@@ -553,7 +556,8 @@ class Syncer:
                     outcome.count(change, keep=True)
                     continue
                 change.action = "create"
-                change.diff = {name: (None, value) for name, value in values.items()}
+                if self.dry_run:  # listed; a real run only counts creations
+                    change.diff = {name: (None, value) for name, value in values.items()}
                 row = {**defaults, **values}
                 if has_owner and row.get("owner_id") is None:
                     row["owner_id"] = self._owner()
