@@ -83,15 +83,19 @@ def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleRes
     outcome.unchanged += len(unchanged)
     _mark_seen(syncer, unchanged, total=len(versions))
     rows: list[dict[str, Any]] = []
+    done = len(unchanged)
+    if not changed and syncer.on_page is not None:
+        syncer.on_page(outcome, done)
     batches = syncer.client.by_keys(rule.entity_set, changed, select=select_fields(rule))
     for batch in chain(batches, [None]):
         rows += batch or []
         while rows and (len(rows) >= page_size or batch is None):
             page, rows = rows[:page_size], rows[page_size:]
-            if syncer._page(rule, target, page, outcome, 0):
+            if syncer._page(rule, target, page, outcome, 0):  # offset 0: a resumed run repeats pass 1
                 return True
+            done += len(page)
             if syncer.on_page is not None:
-                syncer.on_page(outcome, 0)
+                syncer.on_page(outcome, done)
     return True
 
 
@@ -155,7 +159,7 @@ def _notice_gone(
     if len(gone) > MAX_GONE_LISTED:
         syncer.event(
             EventLevel.WARNING,
-            _("%(count)d objects of %(set)s are no longer returned by 1C; the first %(listed)d are listed.")
+            _("Objects of %(set)s that 1C no longer returns: %(count)d; the first %(listed)d are listed.")
             % {"count": len(gone), "set": rule.entity_set, "listed": MAX_GONE_LISTED},
             obj=rule.entity_set,
         )

@@ -159,7 +159,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {rule.name} ({rule.entity_set}): {rule.total} in 1C; created {rule.created}, "
                 f"updated {rule.updated}, unchanged {rule.unchanged}, refused {rule.refused}, skipped {rule.skipped}"
-                f", in conflict {rule.conflicts}"
+                f", in conflict {rule.conflicts}" + (f", no longer in 1C {rule.gone}" if rule.gone else "")
             )
             if rule.error:
                 self.stdout.write(f"    ERROR: {rule.error}")
