@@ -84,6 +84,38 @@ def _product(vat: P) -> Type:
 
 _UNITS = Type([*_CATALOG, ("НаименованиеПолное", "Edm.String"), ("МеждународноеСокращение", "Edm.String")])
 _CONTRACTS = Type([*_CATALOG, ("Owner_Key", "Edm.Guid"), ("ВидДоговора", "Edm.String")])
+_CONTRACT_TERMS: list[P] = [
+    ("Организация_Key", "Edm.Guid"),
+    ("Номер", "Edm.String"),
+    ("Дата", "Edm.DateTime"),
+    ("ВалютаВзаиморасчетов_Key", "Edm.Guid"),
+    ("Комментарий", "Edm.String"),
+]
+# БП 3.0: subordinate to the counterparty (Owner), with folders; УТ 11: a plain catalogue naming the counterparty
+# and its partner, with a status and a term.
+_BP_CONTRACTS = Type(
+    [
+        *_CATALOG,
+        ("Owner_Key", "Edm.Guid"),
+        ("Parent_Key", "Edm.Guid"),
+        ("IsFolder", "Edm.Boolean"),
+        ("ВидДоговора", "Edm.String"),
+        *_CONTRACT_TERMS,
+        ("СрокДействия", "Edm.DateTime"),
+    ]
+)
+_UT_CONTRACTS = Type(
+    [
+        *_CATALOG,
+        ("Контрагент_Key", "Edm.Guid"),
+        ("Партнер_Key", "Edm.Guid"),
+        ("ТипДоговора", "Edm.String"),
+        ("Статус", "Edm.String"),
+        *_CONTRACT_TERMS,
+        ("ДатаНачалаДействия", "Edm.DateTime"),
+        ("ДатаОкончанияДействия", "Edm.DateTime"),
+    ]
+)
 _BANK_ACCOUNTS = Type(
     [
         *_CATALOG,
@@ -142,6 +174,7 @@ _UT_ORDER = Type(
         ("Организация_Key", "Edm.Guid"),
         ("Партнер_Key", "Edm.Guid"),
         ("Контрагент_Key", "Edm.Guid"),
+        ("Договор_Key", "Edm.Guid"),
         ("Валюта_Key", "Edm.Guid"),
         ("ЦенаВключаетНДС", "Edm.Boolean"),
         ("СуммаДокумента", "Edm.Double"),
@@ -258,7 +291,7 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
     "bp30": {
         "Catalog_Номенклатура": _product(("СтавкаНДС", "Edm.String")),
         "Catalog_КлассификаторЕдиницИзмерения": _UNITS,
-        "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Catalog_ДоговорыКонтрагентов": _BP_CONTRACTS,
         "Catalog_БанковскиеСчета": _BANK_ACCOUNTS,
         "Catalog_Банки": _BANKS,
         "Catalog_КонтактныеЛица": _CONTACTS,
@@ -275,7 +308,7 @@ CONFIGURATIONS: dict[str, dict[str, Type]] = {
         "Catalog_Партнеры": Type([*_CATALOG]),
         "Catalog_Номенклатура": _product(("СтавкаНДС_Key", "Edm.Guid")),
         "Catalog_УпаковкиЕдиницыИзмерения": _UNITS,
-        "Catalog_ДоговорыКонтрагентов": _CONTRACTS,
+        "Catalog_ДоговорыКонтрагентов": _UT_CONTRACTS,
         "Catalog_БанковскиеСчетаКонтрагентов": _UT_BANK_ACCOUNTS,
         "Catalog_КлассификаторБанков": _BANKS,
         "Catalog_Организации": _ORGANISATIONS,

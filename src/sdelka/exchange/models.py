@@ -141,6 +141,7 @@ class RefKind(models.TextChoices):
     ORGANISATION = "organisation", _("Organisation")
     BANK_ACCOUNT = "bank_account", _("Counterparty's bank account")
     CONTACT = "contact", _("Contact person")
+    CONTRACT = "contract", _("Contract")
 
 
 class ExternalRef(models.Model):

@@ -679,7 +679,7 @@ INVOICE_HEADER_FIELDS = (
     "shipped_date",
 )
 # Fields that may change after an invoice is issued: they do not touch its money.
-INVOICE_FREE_FIELDS = {"contact", "due_date", "basis", "comment", "shipped_date", "owner"}
+INVOICE_FREE_FIELDS = {"contact", "due_date", "contract", "basis", "comment", "shipped_date", "owner"}
 
 
 def _apply_header(invoice: Invoice, fields: Mapping[str, Any]) -> None:

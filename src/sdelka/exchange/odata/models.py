@@ -52,6 +52,7 @@ class SdelkaEntity(models.TextChoices):
     DEBT = "debt", _("Counterparty debt")
     BANK_ACCOUNT = "bank_account", _("Counterparty's bank account")
     CONTACT = "contact", _("Contact person")
+    CONTRACT = "contract", _("Contract")
 
 
 class Ownership(models.TextChoices):

@@ -365,6 +365,32 @@ def _bank_account(banks: str) -> list[dict[str, Any]]:
     ]
 
 
+_CONTRACT_KIND = {"map": {"СПокупателем": "sale", "СПоставщиком": "purchase"}, "default": "other"}
+
+
+def _contract(counterparty: str, kind: str, valid_until: str, *, folders: bool) -> dict[str, Any]:
+    """The contract rule of a configuration: its field naming the counterparty, the kind and the term, and
+    whether the catalogue has folders (БП's contracts have, УТ's have not)."""
+    return {
+        "entity": SdelkaEntity.CONTRACT,
+        "entity_set": "Catalog_ДоговорыКонтрагентов",
+        "key_fields": ["Ref_Key"],
+        "filter": "IsFolder eq false" if folders else "",
+        "fields": [
+            {"sdelka": "counterparty", "onec": counterparty},
+            {"sdelka": "organisation", "onec": "Организация_Key"},
+            {"sdelka": "name", "onec": "Description"},
+            {"sdelka": "number", "onec": "Номер"},
+            {"sdelka": "date", "onec": "Дата"},
+            {"sdelka": "valid_until", "onec": valid_until},
+            {"sdelka": "kind", "onec": kind, **_CONTRACT_KIND},
+            {"sdelka": "currency", "onec": "ВалютаВзаиморасчетов_Key", "lookup": _CURRENCY},
+            {"sdelka": "comment", "onec": "Комментарий"},
+            _ACTIVE,
+        ],
+    }
+
+
 _BP_VAT = {"БезНДС": "none", "НДС0": "0", "НДС10": "10", "НДС20": "20", "НДС22": "22", "НДС5": "5", "НДС7": "7"}
 _UT_VAT = {"Без НДС": "none", "0%": "0", "5%": "5", "7%": "7", "10%": "10", "20%": "20", "22%": "22"}
 # VAT included in the price / sum; an invoice without VAT is written with "included" (its rows have no VAT).
@@ -573,6 +599,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                 ],
             },
             {
+                "name": "БП: договоры контрагентов",
+                **_contract("Owner_Key", "ВидДоговора", "СрокДействия", folders=True),
+            },
+            {
                 "name": "БП: счета покупателям",
                 "entity": SdelkaEntity.INVOICE,
                 "entity_set": "Document_СчетНаОплатуПокупателю",
@@ -583,6 +613,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                     {"sdelka": "date", "onec": "Date"},
                     {"sdelka": "organisation", "onec": "Организация_Key"},
                     {"sdelka": "counterparty", "onec": "Контрагент_Key"},
+                    {"sdelka": "contract", "onec": "ДоговорКонтрагента_Key"},
                     {"sdelka": "currency", "onec": "ВалютаДокумента_Key", "lookup": _CURRENCY},
                     {"sdelka": "vat_mode", "onec": "СуммаВключаетНДС", **_VAT_MODE},
                     {"sdelka": "comment", "onec": "Комментарий"},
@@ -643,6 +674,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                 ],
             },
             {
+                "name": "УТ: договоры с контрагентами",
+                **_contract("Контрагент_Key", "ТипДоговора", "ДатаОкончанияДействия", folders=False),
+            },
+            {
                 "name": "УТ: заказы клиентов",
                 "entity": SdelkaEntity.INVOICE,
                 "entity_set": "Document_ЗаказКлиента",
@@ -658,6 +693,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                         # an order with no counterparty yet: the partner's only counterparty
                         "fallback": {"onec": "Партнер_Key", "set": "Catalog_Контрагенты", "field": "Партнер_Key"},
                     },
+                    {"sdelka": "contract", "onec": "Договор_Key"},
                     {"sdelka": "currency", "onec": "Валюта_Key", "lookup": _CURRENCY},
                     {"sdelka": "vat_mode", "onec": "ЦенаВключаетНДС", **_VAT_MODE},
                     {"sdelka": "comment", "onec": "Комментарий"},

@@ -18,7 +18,7 @@ from sdelka.core import requisites
 from sdelka.core.vat import VatMode, VatRate
 from sdelka.exchange.models import RefKind
 from sdelka.parties.models import ContactPerson, Counterparty, CounterpartyBankAccount, CounterpartyKind
-from sdelka.sales.models import Invoice, Organisation, Payment
+from sdelka.sales.models import Contract, ContractKind, Invoice, Organisation, Payment
 
 from .models import CounterpartyDebt, SdelkaEntity
 
@@ -220,6 +220,7 @@ TARGETS: dict[str, Target] = {
             "date": FieldSpec("date", required=True),
             "organisation": FieldSpec("ref", ref=SdelkaEntity.ORGANISATION, required=True),
             "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "contract": FieldSpec("ref", ref=SdelkaEntity.CONTRACT),
             "currency": FieldSpec("currency"),
             "vat_mode": FieldSpec("choice", choices=tuple(VatMode.values)),
             "comment": FieldSpec("str"),
@@ -279,6 +280,23 @@ TARGETS: dict[str, Target] = {
             "middle_name": FieldSpec("str", 100),
             "position": FieldSpec("str", 150),
             "birthday": FieldSpec("date"),
+            "is_active": FieldSpec("bool"),
+        },
+    ),
+    SdelkaEntity.CONTRACT: Target(
+        SdelkaEntity.CONTRACT,
+        Contract,
+        RefKind.CONTRACT,
+        {
+            "counterparty": FieldSpec("ref", ref=SdelkaEntity.COUNTERPARTY, required=True),
+            "organisation": FieldSpec("ref", ref=SdelkaEntity.ORGANISATION),
+            "name": FieldSpec("str", 255),
+            "number": FieldSpec("str", 50),
+            "date": FieldSpec("date"),
+            "valid_until": FieldSpec("date"),
+            "kind": FieldSpec("choice", choices=tuple(ContractKind.values)),
+            "currency": FieldSpec("currency"),
+            "comment": FieldSpec("str"),
             "is_active": FieldSpec("bool"),
         },
     ),

@@ -98,12 +98,17 @@ def test_an_invoice_keeps_its_contract_after_the_contract_is_closed(staff, organ
     assert draft.contract == signed and draft.status == InvoiceStatus.ISSUED
 
 
-def test_an_issued_invoice_cannot_change_its_contract(staff, organisation, own_counterparty):
+def test_an_issued_invoice_changes_its_contract_only_to_a_fitting_one(staff, organisation, own_counterparty):
+    """The contract is printed as the basis, like the basis itself it may change after the invoice is issued."""
     first, second = contract(staff, own_counterparty), contract(staff, own_counterparty, number="8")
+    foreign = contract(staff, CounterpartyFactory(owner=staff.manager), number="9")
     issued = invoice(staff, organisation, own_counterparty, contract=first)
     services.issue_invoice(user=staff.manager, invoice=issued)
+    services.update_invoice(user=staff.manager, invoice=issued, contract=second)
+    issued.refresh_from_db()
+    assert issued.contract == second and issued.status == InvoiceStatus.ISSUED
     with pytest.raises(ValidationError) as caught:
-        services.update_invoice(user=staff.manager, invoice=issued, contract=second)
+        services.update_invoice(user=staff.manager, invoice=issued, contract=foreign)
     assert "contract" in caught.value.message_dict
 
 
