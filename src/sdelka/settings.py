@@ -251,6 +251,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status": each choice set gets its own name instead of a hash.
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "sdelka.exchange.models.RunStatus"},
 }
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -195,8 +195,10 @@ class Syncer:
         trigger: str = Trigger.MANUAL,
         on_page: Callable[[RuleResult, int], None] | None = None,
         full: bool = False,
+        queued: ExchangeRun | None = None,
     ) -> None:
         self.connection = connection
+        self.queued = queued  # a run made when the task was queued (the API returns its id): this run takes it
         self.task = task
         self.client = client
         self.dry_run = dry_run
@@ -250,6 +252,10 @@ class Syncer:
     # --- run lifecycle ---
 
     def _start_run(self) -> ExchangeRun:
+        if self.queued is not None:  # it holds the connection's one active run already
+            ExchangeRun.objects.filter(pk=self.queued.pk).update(status=RunStatus.RUNNING)
+            self.queued.refresh_from_db()
+            return self.queued
         active = ExchangeRun.objects.filter(
             connection=self.connection, route=Route.ODATA, status__in=ACTIVE_RUN_STATUSES
         ).first()
@@ -851,6 +857,7 @@ def run_task(
     on_page: Callable[[RuleResult, int], None] | None = None,
     full: bool = False,
     user: Any = None,
+    queued: ExchangeRun | None = None,
 ) -> SyncResult:
     """Run one task now (or as a dry run; `full`: a full resync that compares every object); see the module
     docstring. `user`: who asks (API, screen, `--user` of the command) — refused unless the task lets him run
@@ -861,5 +868,6 @@ def run_task(
             % {"user": user, "task": task.name}
         )
     return Syncer(
-        connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page, full=full
-    ).execute()
+        connection=connection, task=task, client=client, dry_run=dry_run, trigger=trigger, on_page=on_page, full=full,
+        queued=queued,
+    ).execute()  # fmt: skip
