@@ -30,7 +30,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, Exists, F, Max, OuterRef
 from django.utils import timezone
 
 from sdelka.catalog import models as catalog
@@ -344,43 +344,44 @@ class Applier:
         return catalog.Product, RefKind.PRODUCT, product_id
 
     def _changed_elements(self, raws: list[r.RawElement], counts: Counts) -> list[r.RawElement]:
-        """The raw elements that must be turned into records; the others are counted unchanged."""
-        stored: dict[tuple[str, str], tuple[str, int]] = {}
-        by_source: dict[str, list[str]] = defaultdict(list)
+        """The raw elements that must be turned into records; the others are counted unchanged. One query per
+        source: the stored digests, and whether what each was applied to still exists."""
+        by_source: dict[str, list[r.RawElement]] = defaultdict(list)
         for raw in raws:
-            by_source[self._source(raw)].append(raw.external_id)
-        for source, ids in by_source.items():
-            rows = ElementDigest.objects.filter(
-                connection=self.connection, source=source, external_id__in=set(ids)
-            ).values_list("external_id", "digest", "object_id")
-            for ext, digest, object_id in rows:
-                stored[(source, ext)] = (digest, object_id)
-        candidates: list[tuple[r.RawElement, int]] = []
+            by_source[self._source(raw)].append(raw)
         changed: list[r.RawElement] = []
-        for raw in raws:
-            row = stored.get((self._source(raw), raw.external_id))
-            if row is not None and row[0] == self._digest(raw):
-                candidates.append((raw, row[1]))
-            else:
-                changed.append(raw)
-        alive: set[tuple[type[models.Model], int]] = set()
-        for model in {self._applied_to(raw)[0] for raw, _pk in candidates}:
-            wanted = [pk for raw, pk in candidates if self._applied_to(raw)[0] is model]
-            found = model._default_manager.filter(pk__in=wanted).values_list("pk", flat=True)
-            alive.update((model, pk) for pk in found)
         seen: list[str] = []
-        for raw, pk in candidates:
-            if (self._applied_to(raw)[0], pk) in alive:
-                counts.unchanged += 1
-                if raw.kind == "product":
-                    seen.append(raw.external_id)
-            else:
-                changed.append(raw)  # its product or variant was deleted in Sdelka: applied again
+        for source, group in by_source.items():
+            stored = self._stored_digests(source, {raw.external_id for raw in group})
+            for raw in group:
+                row = stored.get(raw.external_id)
+                exists = row is not None and (row[2] if self._applied_to(raw)[1] == RefKind.VARIANT else row[1])
+                if exists and row is not None and row[0] == self._digest(raw):
+                    counts.unchanged += 1
+                    if raw.kind == "product":
+                        seen.append(raw.external_id)
+                else:
+                    changed.append(raw)  # new, edited, or its product or variant was deleted in Sdelka
         if seen and self._mark_seen:
-            ExternalRef.objects.filter(connection=self.connection, kind=RefKind.PRODUCT, external_id__in=seen).update(
-                seen_run=self.run
-            )
+            ExternalRef.objects.filter(
+                bulk.one_of("external_id", seen), connection=self.connection, kind=RefKind.PRODUCT
+            ).update(seen_run=self.run)
         return changed
+
+    def _stored_digests(self, source: str, external_ids: set[str]) -> dict[str, tuple[str, bool, bool]]:
+        """1C id → (stored digest, its object exists as a product, … as a variant)."""
+        rows = (
+            ElementDigest.objects.filter(
+                bulk.one_of("external_id", external_ids), connection=self.connection, source=source
+            )
+            .order_by()
+            .annotate(
+                product_alive=Exists(catalog.Product.objects.filter(pk=OuterRef("object_id"))),
+                variant_alive=Exists(catalog.Variant.objects.filter(pk=OuterRef("object_id"))),
+            )
+            .values_list("external_id", "digest", "product_alive", "variant_alive")
+        )
+        return {ext: (digest, product, variant) for ext, digest, product, variant in rows}
 
     def _store_digests(self, changed: list[r.RawElement]) -> None:
         """Digests of the applied elements that the batch journalled nothing about (the last of duplicates wins)."""
@@ -400,7 +401,7 @@ class Applier:
             by_source[source].add(ext)
         for source, ids in by_source.items():
             rows = ElementDigest.objects.filter(
-                connection=self.connection, source=source, external_id__in=ids
+                bulk.one_of("external_id", ids), connection=self.connection, source=source
             ).values_list("external_id", "pk")
             existing.update({(source, ext): pk for ext, pk in rows})
         create: list[tuple[Any, ...]] = []
@@ -426,9 +427,9 @@ class Applier:
         ids = list(set(external_ids))
         if not ids:
             return {}
-        rows = ExternalRef.objects.filter(connection=self.connection, kind=kind, external_id__in=ids).values_list(
-            "external_id", "pk", "object_id", "content_hash"
-        )
+        rows = ExternalRef.objects.filter(
+            bulk.one_of("external_id", ids), connection=self.connection, kind=kind
+        ).values_list("external_id", "pk", "object_id", "content_hash")
         found = {ext: _Ref(pk, object_id, content_hash) for ext, pk, object_id, content_hash in rows}
         memo = self._memo
         for ext, ref in found.items():
@@ -456,7 +457,9 @@ class Applier:
         refs = self.refs(kind, unique)
         manager = model._default_manager
         same = {ext: ref for ext, ref in refs.items() if ref.content_hash == unique[ext].hash}
-        alive = set(manager.filter(pk__in=[ref.object_id for ref in same.values()]).values_list("pk", flat=True))
+        alive = set(
+            manager.filter(bulk.one_of("pk", [ref.object_id for ref in same.values()])).values_list("pk", flat=True)
+        )
         result: dict[str, int] = {}
         unchanged_refs: list[int] = []
         for ext, same_ref in same.items():
@@ -529,7 +532,7 @@ class Applier:
         if to_update and update_fields:
             self._update_objects(model, list(to_update.values()), sorted(update_fields))
         if unchanged_refs and self._mark_seen and kind == RefKind.PRODUCT:
-            ExternalRef.objects.filter(pk__in=unchanged_refs).update(seen_run=self.run)
+            ExternalRef.objects.filter(bulk.one_of("pk", unchanged_refs)).update(seen_run=self.run)
         content_type_id = self._content_type(model).pk
         now = timezone.now()
         new_refs: list[tuple[Any, ...]] = []
@@ -839,7 +842,7 @@ class Applier:
         existing = {
             (product, prop): (pk, value)
             for pk, product, prop, value in catalog.ProductPropertyValue.objects.filter(
-                product_id__in={key[0] for key in desired}
+                bulk.one_of("product_id", {key[0] for key in desired})
             ).values_list("pk", "product_id", "property_id", "value")
         }
         create: list[tuple[int, int, str]] = []
@@ -862,7 +865,7 @@ class Applier:
     def _images(self, products: list[r.Product], result: dict[str, int]) -> None:
         assert self.folder is not None
         existing = set(
-            ProductImage.objects.filter(product_id__in=[result[p.id] for p in products]).values_list(
+            ProductImage.objects.filter(bulk.one_of("product_id", [result[p.id] for p in products])).values_list(
                 "product_id", "sha1"
             )
         )
@@ -954,7 +957,7 @@ class Applier:
         existing: dict[tuple[int, int, int | None], tuple[int, Decimal]] = {
             (price_type, product, variant): (pk, value)
             for pk, price_type, product, variant, value in catalog.Price.objects.filter(
-                product_id__in=set(products.values())
+                bulk.one_of("product_id", set(products.values()))
             ).values_list("pk", "price_type_id", "product_id", "variant_id", "value")
         }
         wanted: dict[tuple[int, int, int | None], Decimal] = {}
@@ -1068,7 +1071,7 @@ class Applier:
             return
         existing: dict[tuple[int, int | None], dict[int, tuple[int, Decimal]]] = defaultdict(dict)
         for pk, product, variant, warehouse, stored in catalog.StockLevel.objects.filter(
-            product_id__in={t[0] for t in per_offer}, warehouse_id__in=base_warehouses
+            bulk.one_of("product_id", {t[0] for t in per_offer}), bulk.one_of("warehouse_id", base_warehouses)
         ).values_list("pk", "product_id", "variant_id", "warehouse_id", "quantity"):
             existing[(product, variant)][warehouse] = (pk, stored)
         create: list[tuple[Any, ...]] = []

@@ -18,7 +18,7 @@ import codecs
 import io
 import os
 import re
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -71,6 +71,11 @@ class Prolog:
     declared: str | None
     bom: bool
     override: str | None
+
+    @property
+    def encoding(self) -> str:
+        """The encoding the bytes are read in."""
+        return self.override or self.declared or "utf-8"
 
 
 @contextmanager
@@ -183,16 +188,18 @@ def safe_iterparse(
     events: Sequence[str] = ("end",),
     tag: Sequence[str] | str | None = None,
     prolog: Prolog | None = None,
+    wrap: Callable[[IO[bytes]], IO[bytes]] | None = None,
 ) -> Generator[tuple[str, etree._Element], None, None]:
     """Stream ``(event, element)`` pairs like :func:`lxml.etree.iterparse`, hardened (see module docstring).
 
     The caller must clear elements it has consumed (``element.clear()`` and delete earlier siblings) to keep
-    memory bounded. ``tag`` filters in C (``"{*}Товар"`` matches any namespace).
+    memory bounded. ``tag`` filters in C (``"{*}Товар"`` matches any namespace). ``wrap`` puts a filter between
+    the file and the parser (the catalogue reader's span splitter).
     """
     prolog = prolog or inspect_prolog(source)
     with open_source(source) as stream:
         parser = etree.iterparse(
-            stream,
+            wrap(stream) if wrap is not None else stream,
             events=tuple(events),
             tag=tag,
             encoding=prolog.override,
@@ -220,6 +227,36 @@ def safe_iterparse(
             raise BadXmlError("The file holds no XML element.")
         if not checked:
             _check_docinfo(root)
+
+
+_FRAGMENT_TAG = b"_sdelka_fragment"
+
+
+def parse_fragment(data: bytes, *, encoding: str, context: bytes, line: int | None) -> etree._Element:
+    """Parse one element cut from a file as bytes (in the file's ``encoding``; ``context``: the namespace
+    declarations in scope there, as attribute text), hardened like the file itself. Errors carry the line in the
+    file (the element starts on ``line``)."""
+    parser = etree.XMLParser(
+        encoding=encoding,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    wrapped = b"<" + _FRAGMENT_TAG + context + b">" + data + b"</" + _FRAGMENT_TAG + b">"
+    try:
+        root = etree.fromstring(wrapped, parser)
+    except etree.XMLSyntaxError as exc:
+        error = _translate(exc, Prolog(declared=encoding, bom=False, override=None))
+        where = error.line + line - 1 if error.line is not None and line is not None else line
+        raise type(error)(error.reason, where) from None
+    except LookupError as exc:
+        raise WrongEncodingError(f"Unknown encoding: {exc}") from None
+    if len(root) != 1:
+        raise BadXmlError("An element of the file could not be read on its own.", line)
+    return root[0]
 
 
 _LOCAL_NAMES: dict[object, str] = {}

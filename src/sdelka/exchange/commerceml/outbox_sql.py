@@ -8,15 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connections, models, router
-from django.db.models.lookups import In
-
-
-class InIds(In):
-    """`field__in=ids` that PostgreSQL receives as `= ANY(%s)` with one array instead of an IN list."""
-
-    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
 
 
 def column_of(model: type[models.Model], name: str, db: Any) -> str:

@@ -21,10 +21,12 @@ A bad value yields a :class:`RecordError` in place of the record (or of the one 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import TypeAlias
+from functools import partial
+from typing import IO, Any, TypeAlias, cast
 
 from lxml import etree
 
@@ -41,6 +43,7 @@ from sdelka.exchange.commerceml.reader_values import (
     parse_vat,
     split_variant_id,
 )
+from sdelka.exchange.commerceml.spans import PLACEHOLDER, Span, SpanSplitter
 from sdelka.exchange.records import (
     BankAccount,
     Contact,
@@ -63,7 +66,15 @@ from sdelka.exchange.records import (
     Variant,
     Warehouse,
 )
-from sdelka.exchange.xmlsafe import Prolog, Source, inspect_prolog, local_name, release, safe_iterparse
+from sdelka.exchange.xmlsafe import (
+    Prolog,
+    Source,
+    inspect_prolog,
+    local_name,
+    parse_fragment,
+    release,
+    safe_iterparse,
+)
 
 Element: TypeAlias = etree._Element
 
@@ -223,12 +234,28 @@ class _Reader:
 
     def records(self, source: Source, prolog: Prolog | None) -> Iterator[Record]:
         prolog = prolog or inspect_prolog(source)
-        for _event, element in safe_iterparse(source, events=("end",), tag=_TAGS, prolog=prolog):
+        encoding = prolog.encoding
+        splitters: list[SpanSplitter] = []
+
+        def split(stream: IO[bytes]) -> IO[bytes]:
+            splitters.append(SpanSplitter(stream, encoding))
+            return cast(IO[bytes], splitters[-1])
+
+        tags = (*_TAGS, f"{{*}}{PLACEHOLDER}") if self.raw else _TAGS
+        for _event, element in safe_iterparse(
+            source, events=("end",), tag=tags, prolog=prolog, wrap=split if self.raw else None
+        ):
+            if splitters and local_name(element) == PLACEHOLDER:
+                span = splitters[0].take(element.get("n"))
+                if span is not None:
+                    yield from self._span(span, element.sourceline or 1, encoding)
+                release(element)
+                continue
             handler = self._handler(element)
             if handler is None:
                 continue
             kind, build = handler
-            raw = self._raw(kind, element) if self.raw and kind in _RAW_KINDS else None
+            raw = self._raw(kind, element, element.sourceline) if self.raw and kind in _RAW_KINDS else None
             if raw is not None:
                 yield raw
             else:
@@ -254,7 +281,7 @@ class _Reader:
 
     # raw elements -------------------------------------------------------------------------------------------
 
-    def _raw(self, kind: str, element: Element) -> RawElement | None:
+    def _raw(self, kind: str, element: Element, line: int | None) -> RawElement | None:
         """The element as bytes and their digest; None for what is read at once (no Ид: the error is reported
         now; an old "guid#guid" Товар: its base product depends on the goods before it)."""
         external_id = _child_text(element, "Ид")
@@ -267,15 +294,50 @@ class _Reader:
             external_id=external_id,
             digest=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
             data=data,
-            line=element.sourceline,
+            line=line,
             images=images,
             expand=self._expand,
         )
 
     def _expand(self, raw: RawElement) -> Iterator[Record]:
         element = etree.fromstring(raw.data, _FRAGMENT_PARSER)
-        reader = _Reader(self.tz, line_offset=(raw.line or 1) - 1)
-        return reader._build(raw.kind, reader._product if raw.kind == "product" else reader._offer, element)
+        return self._fragment_records(raw.kind, element, raw.line or 1)
+
+    def _fragment_records(self, kind: str, element: Element, line: int) -> Iterator[Record]:
+        """Records of an element parsed on its own (its lines count from 1) that starts on `line` of the file."""
+        reader = _Reader(self.tz, line_offset=line - 1)
+        reader.base_products = self.base_products
+        return reader._build(kind, reader._product if kind == "product" else reader._offer, element)
+
+    # elements cut from the file unparsed (see spans.py) --------------------------------------------------------
+
+    def _span(self, span: Span, line: int, encoding: str) -> Iterator[Record]:
+        """A cut product or offer: raw as it is when its Ид (and pictures) can be read off its bytes, else parsed
+        now and taken like an element of the tree."""
+        facts = _span_facts(span, encoding)
+        if facts is not None:
+            external_id, images = facts
+            if span.kind == "offer" or split_variant_id(external_id)[1] is None:
+                yield RawElement(
+                    kind=span.kind,
+                    external_id=external_id,
+                    digest=_span_digest(span, encoding),
+                    data=span.data,
+                    line=line,
+                    images=images,
+                    expand=partial(self._expand_span, encoding, span.context),
+                )
+                return
+        element = parse_fragment(span.data, encoding=encoding, context=span.context, line=line)
+        raw = self._raw(span.kind, element, line)
+        if raw is not None:
+            yield raw
+        else:
+            yield from self._fragment_records(span.kind, element, line)
+
+    def _expand_span(self, encoding: str, context: bytes, raw: RawElement) -> Iterator[Record]:
+        element = parse_fragment(raw.data, encoding=encoding, context=context, line=raw.line)
+        return self._fragment_records(raw.kind, element, raw.line or 1)
 
     def _handler(
         self, element: Element
@@ -658,6 +720,57 @@ def _stock_entries(element: Element, kids: dict[str, Element]) -> Iterator[tuple
             yield _child_text(place, "Ид") or None, _child_text(place, "Количество"), "Остаток/Количество"
         if not places:
             yield None, _child_text(rest, "Количество"), "Остаток/Количество"
+
+
+class _SpanPatterns:
+    """What is read off a cut element's bytes without parsing it, in one encoding."""
+
+    def __init__(self, encoding: str) -> None:
+        name = "Ид".encode(encoding)
+        picture = "Картинка".encode(encoding)
+        # Ид as the first child (1C always writes it first), plain text without entity or character references.
+        self.first_id = re.compile(rb"\s*<(?:[^\s/>:]+:)?" + name + rb"\s*>([^<&]*)</(?:[^\s/>:]+:)?" + name + rb"\s*>")
+        self.picture = picture
+        self.pictures = re.compile(rb"<(?:[^\s/>:]+:)?" + picture + rb"(?:\s[^>]*)?>([^<]*)</")
+
+
+_SPAN_PATTERNS: dict[str, _SpanPatterns] = {}
+_SPAN_HASHES: dict[tuple[str, bytes], Any] = {}
+
+
+def _span_facts(span: Span, encoding: str) -> tuple[str, tuple[str, ...]] | None:
+    """(Ид, Картинка paths) of a cut element, or None when they cannot be read off its bytes with certainty.
+    Every Картинка in the element counts (a nested one too: it only makes the digest stricter)."""
+    patterns = _SPAN_PATTERNS.get(encoding)
+    if patterns is None:
+        patterns = _SPAN_PATTERNS.setdefault(encoding, _SpanPatterns(encoding))
+    match = patterns.first_id.match(span.data, span.body)
+    if match is None:
+        return None
+    external_id = match.group(1).decode(encoding).strip()
+    if not external_id:
+        return None
+    images: list[str] = []
+    if span.kind == "product" and patterns.picture in span.data:
+        for found in patterns.pictures.finditer(span.data):
+            if b"&" in found.group(1):
+                return None
+            path = found.group(1).decode(encoding).strip()
+            if path:
+                images.append(path)
+    return external_id, tuple(images)
+
+
+def _span_digest(span: Span, encoding: str) -> str:
+    """sha1 of the element's bytes, with the encoding and the namespace declarations they are read in."""
+    base = _SPAN_HASHES.get((encoding, span.context))
+    if base is None:
+        base = hashlib.sha1(b"span\0" + encoding.encode() + b"\0" + span.context + b"\0", usedforsecurity=False)
+        if len(_SPAN_HASHES) < 64:
+            _SPAN_HASHES[(encoding, span.context)] = base
+    digest = base.copy()
+    digest.update(span.data)
+    return digest.hexdigest()
 
 
 def _party(element: Element) -> Party:

@@ -39,7 +39,8 @@ from sdelka.exchange.models import (
 from sdelka.parties.models import Counterparty
 from sdelka.sales.models import Invoice, InvoiceLine, InvoiceStatus
 
-from .outbox_sql import InIds, column_of, id_condition, insert_rows, prepared_columns, refresh_statistics
+from ..bulk import InIds
+from .outbox_sql import column_of, id_condition, insert_rows, prepared_columns, refresh_statistics
 from .writer import write_orders
 
 CHUNK = 500
