@@ -48,6 +48,7 @@ from sdelka.sales.models import Invoice, InvoiceStatus, Organisation, Payment, P
 
 from . import records as r
 from .apply import Counts, Outcome, record_hash
+from .commerceml.reader_values import is_shipment
 from .models import (
     Connection,
     EventLevel,
@@ -65,12 +66,6 @@ logger = logging.getLogger(__name__)
 EXCHANGE_USERNAME = "1c-exchange"
 ZERO = Decimal("0.00")
 STATUS_TARGETS = {InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.CANCELLED}
-# ХозОперация of a shipment document (2.10 «Отпуск товара»; «Реализация товаров», «Отгрузка» in other builds).
-SHIPMENT_WORDS = ("отпуск", "отгруз", "реализац")
-
-
-def is_shipment(operation: str) -> bool:
-    return any(word in operation.lower() for word in SHIPMENT_WORDS)
 
 
 class OrderFileRefused(Exception):
@@ -441,6 +436,12 @@ class OrderApplier:
                 if status.shipment_number:
                     text += " " + _("(shipment %(number)s)") % {"number": status.shipment_number}
                 changes.append(text)
+        shipments = [doc for doc in order.shipments if not doc.cancelled and doc.shipped is not False]
+        if shipments:  # 2.10: shipment documents inside the order; the latest one says when it was shipped
+            latest = max(shipments, key=lambda doc: doc.date or dt.datetime.min.replace(tzinfo=dt.UTC))
+            change = self._ship(invoice, state, number=latest.number or latest.id, moment=latest.date)
+            if change:
+                changes.append(change)
         if status.cancelled:
             change = self._cancel(invoice)
             if change:
@@ -585,20 +586,13 @@ class OrderApplier:
         if shipment.deleted or status.cancelled or status.shipped is False:
             self.counts.skipped += 1
             return
-        shipped = _date(status.shipment_date or shipment.date)
-        current = Invoice.objects.get(pk=invoice.pk)
-        if current.shipped_date == shipped:
+        state, _created = OrderState.objects.get_or_create(connection=self.connection, invoice=invoice)
+        change = self._ship(invoice, state, number=label, moment=status.shipment_date or shipment.date)
+        if not change:
             self.counts.unchanged += 1
             return
-        self._service(sales.update_invoice, invoice=current, shipped_date=shipped)
-        state, _created = OrderState.objects.get_or_create(connection=self.connection, invoice=invoice)
-        state.shipped, state.shipment_number = True, label[:100]
-        state.shipment_date = status.shipment_date or shipment.date
         state.synced_version = Invoice.objects.get(pk=invoice.pk).updated_at
         state.save()
-        change = (
-            _("shipped on %(date)s") % {"date": _fmt(shipped)} + " " + _("(shipment %(number)s)") % {"number": label}
-        )
         add_note(
             user=self.user,
             counterparty=invoice.counterparty,
@@ -606,6 +600,19 @@ class OrderApplier:
             % {"number": invoice.number, "base": self.connection.name, "changes": change},
         )
         self.counts.updated += 1
+
+    def _ship(self, invoice: Invoice, state: OrderState, *, number: str, moment: dt.datetime | None) -> str:
+        """Ship the invoice on the shipment document's date and keep its number and date in the state (saved by
+        the caller); the change for the timeline, "" when the invoice was already shipped on that date."""
+        shipped = _date(moment)
+        current = Invoice.objects.get(pk=invoice.pk)
+        state.shipped, state.shipment_number, state.shipment_date = True, number[:100], moment
+        if current.shipped_date == shipped:
+            return ""
+        self._service(sales.update_invoice, invoice=current, shipped_date=shipped)
+        return (
+            _("shipped on %(date)s") % {"date": _fmt(shipped)} + " " + _("(shipment %(number)s)") % {"number": number}
+        )
 
     def _lone_payment(self, payment: r.Payment) -> None:
         """A 2.10 payment document of its own, linked to the order by `Основание` (the order number)."""

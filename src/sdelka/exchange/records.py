@@ -381,6 +381,21 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True)
+class Shipment:
+    """A 2.10 shipment ``ПодчиненныйДокумент`` of an order (ХозОперация «Отпуск товара» and the like).
+
+    number: ``Номер1С``, else ``Номер``. date: ``Дата`` + ``Время``. shipped: «Отгружен» (None = not said).
+    cancelled: «Отменен» or ``ПометкаУдаления``.
+    """
+
+    id: str
+    number: str = ""
+    date: datetime | None = None
+    shipped: bool | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     """A ``Документ`` with ХозОперация «Заказ товара» (either direction) or any other top-level document.
 
@@ -389,7 +404,8 @@ class Order:
     role: ``Роль``. currency: mapped ISO code. rate: ``Курс``. total: ``Сумма``.
     vat_included: ``Налоги/Налог/УчтеноВСумме``; vat_total: its ``Сумма``. parties: ``Контрагенты``.
     requisites: ``ЗначенияРеквизитов`` name → value (wrapper optional). status: 1C's answer, parsed from them.
-    payments: subordinate payment documents. base_number: ``Основание``. deleted: ``ПометкаУдаления``.
+    payments: subordinate payment documents. shipments: subordinate shipment documents. base_number: ``Основание``.
+    deleted: ``ПометкаУдаления``.
     """
 
     id: str
@@ -413,6 +429,7 @@ class Order:
     payments: tuple[Payment, ...] = ()
     base_number: str = ""
     deleted: bool = False
+    shipments: tuple[Shipment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

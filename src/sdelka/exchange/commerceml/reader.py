@@ -35,6 +35,7 @@ from sdelka.exchange.commerceml.detect import ROOT, detect
 from sdelka.exchange.commerceml.reader_values import (
     MOSCOW,
     combine,
+    is_shipment,
     parse_bool,
     parse_currency,
     parse_date,
@@ -61,6 +62,7 @@ from sdelka.exchange.records import (
     Record,
     RecordError,
     RecordProblem,
+    Shipment,
     Stock,
     Unit,
     Variant,
@@ -521,11 +523,15 @@ class _Reader:
         number = _text(kids.get("Номер"))
         deleted = bool(parse_bool(_text(kids.get("ПометкаУдаления"))))
         tax = _first(kids.get("Налоги"), "Налог")
+        subordinates = _all(kids.get("ПодчиненныеДокументы"), "ПодчиненныйДокумент")
         payments = [
             self._payment(sub, _children(sub), order_id=order_id, order_number=number)
-            for sub in _all(kids.get("ПодчиненныеДокументы"), "ПодчиненныйДокумент")
+            for sub in subordinates
             if any(word in _child_text(sub, "ХозОперация").lower() for word in _PAYMENT_OPERATIONS)
         ]
+        shipments = tuple(
+            self._shipment(_children(sub)) for sub in subordinates if is_shipment(_child_text(sub, "ХозОперация"))
+        )
         payments += [
             Payment(
                 id=_child_text(pay, "НомерТранзакции") or f"{order_id}:{index}",
@@ -561,6 +567,7 @@ class _Reader:
             payments=tuple(payments),
             base_number=_text(kids.get("Основание")),
             deleted=deleted,
+            shipments=shipments,
         )
 
     def _line(self, element: Element, warnings: list[RecordProblem]) -> OrderLine:
@@ -657,6 +664,16 @@ class _Reader:
             paid=parse_bool(requisites.get("Оплачен")) if "Оплачен" in requisites else True,
             cancelled=cancelled,
             requisites=requisites,
+        )
+
+    def _shipment(self, kids: dict[str, Element]) -> Shipment:
+        requisites = _pairs(kids.get("ЗначенияРеквизитов"), "ЗначениеРеквизита")
+        return Shipment(
+            id=_required(kids, "Ид"),
+            number=_text(kids.get("Номер1С")) or _text(kids.get("Номер")),
+            date=combine(_text(kids.get("Дата")), _text(kids.get("Время")), tz=self.tz),
+            shipped=parse_bool(requisites["Отгружен"]) if "Отгружен" in requisites else None,
+            cancelled=bool(parse_bool(requisites.get("Отменен")) or parse_bool(_text(kids.get("ПометкаУдаления")))),
         )
 
     def _party_record(self, element: Element, warnings: list[RecordProblem]) -> Iterator[Record]:

@@ -201,3 +201,12 @@ def split_variant_id(raw_id: str) -> tuple[str, str | None]:
     if not characteristic:
         return product, None
     return product, raw_id
+
+
+# ХозОперация of a shipment document (2.10 «Отпуск товара» / «ОтпускТовара»; «Реализация товаров», «Отгрузка» in
+# other builds), a document of its own or a subordinate one of an order.
+SHIPMENT_WORDS = ("отпуск", "отгруз", "реализац")
+
+
+def is_shipment(operation: str) -> bool:
+    return any(word in operation.lower() for word in SHIPMENT_WORDS)

@@ -763,6 +763,41 @@ def test_shipment_document_of_its_own_ships_the_order_and_makes_no_invoice(
     assert refused.status == "failure" and "НЕТ-1" in refused.text and Invoice.objects.count() == 1
 
 
+def sub_shipment(doc_id: str, number: str, day: str, **reqs: str) -> str:
+    return (
+        f"<ПодчиненныйДокумент><Ид>{doc_id}</Ид><Номер>{number}</Номер><Дата>{day}</Дата><Время>12:00:00</Время>"
+        f"<ХозОперация>Отпуск товара</ХозОперация><Сумма>3500.00</Сумма>{requisites(reqs)}</ПодчиненныйДокумент>"
+    )
+
+
+@pytest.mark.django_db
+def test_shipment_sub_documents_of_an_order_ship_the_invoice(onec: OneCEmulator, shop: dict[str, Any]) -> None:
+    """CommerceML 2.10: 1C puts the shipments made on the order inside it (ПодчиненныеДокументы); the latest one
+    that is not cancelled gives the shipment number and date."""
+    invoice = make_invoice(shop)
+    connection = onec_connection(onec)
+    onec.sale_exchange()
+    subs = (
+        sub_shipment("ship-1", "РТУ-7", "2026-03-05")
+        + sub_shipment("ship-2", "РТУ-8", "2026-03-07")
+        + sub_shipment("ship-3", "РТУ-9", "2026-03-09", Отменен="true")
+    )
+    doc = answer_doc(
+        order_id(connection, invoice), invoice.number, extra=f"<ПодчиненныеДокументы>{subs}</ПодчиненныеДокументы>"
+    )
+    answer = onec.sale_exchange({"orders.xml": answer_file(doc)}).imports["orders.xml"]
+    assert answer.status == "success", answer.text
+    invoice.refresh_from_db()
+    assert invoice.shipped_date == dt.date(2026, 3, 7)
+    state = OrderState.objects.get(connection=connection, invoice=invoice)
+    assert (state.shipped, state.shipment_number) == (True, "РТУ-8")
+    assert state.shipment_date is not None and state.shipment_date.date() == dt.date(2026, 3, 7)
+    assert "РТУ-8" in Note.objects.get(counterparty=shop["customer"]).text
+    # The same answer again changes nothing.
+    assert onec.sale_exchange({"orders.xml": answer_file(doc)}).imports["orders.xml"].status == "success"
+    assert Note.objects.filter(counterparty=shop["customer"]).count() == 1
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("encode", "ok"),
