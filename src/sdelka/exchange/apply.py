@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,13 +46,14 @@ from .models import (
     ElementDigest,
     EventLevel,
     ExchangeEvent,
+    ExchangeFile,
     ExchangeRun,
     ExternalRef,
     ProductImage,
     RefKind,
 )
 from .services import journal_event
-from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of
+from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of, safe_relative_name
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +190,7 @@ class Applier:
         self._mark_seen = False
         self._reference_stamps: dict[str, str] = {}
         self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
+        self._pictures: dict[str, str] = {}  # the current batch's picture paths → "size/CRC-32"
 
     # --- journal ---
 
@@ -261,6 +264,8 @@ class Applier:
         if any(record_type in by_type for record_type, _handler in reference):
             self._reference_stamps = {}
         self._run_handlers(by_type, reference, counts)
+        if raws:
+            self._load_pictures(raws)
         changed = self._changed_elements(raws, counts) if raws else []
         for raw in changed:
             for record in raw.records():
@@ -328,12 +333,40 @@ class Applier:
 
     def _digest(self, raw: r.RawElement) -> str:
         parts = [self.reference_stamp(raw.kind), raw.digest]
-        for path in raw.images:  # a picture re-sent under the same name, or sent after its product, counts
-            try:
-                parts.append(f"{path}:{self.folder.size(path) if self.folder is not None else ''}")
-            except UnsafeName:
-                parts.append(f"{path}:-")
+        # A picture sent after its product, or replaced by another file (of the same size too), counts.
+        parts.extend(f"{path}:{self._pictures.get(path, '-')}" for path in raw.images)
         return hashlib.sha1("\n".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    def _load_pictures(self, raws: list[r.RawElement]) -> None:
+        """Size and CRC-32 of the pictures the batch's elements name, as the run's files record them (one query);
+        a file whose CRC is not recorded is read once."""
+        self._pictures = {}
+        if self.folder is None:
+            return
+        names: dict[str, str] = {}
+        for raw in raws:
+            for path in raw.images:
+                with contextlib.suppress(UnsafeName):
+                    names[safe_relative_name(path)] = path
+        if not names:
+            return
+        rows = ExchangeFile.objects.filter(bulk.one_of("name", names), run=self.run).values_list(
+            "name", "size", "crc32"
+        )
+        for name, size, crc in rows:
+            if crc is None:
+                crc = self._crc_of(name)
+            self._pictures[names[name]] = f"{size}/{crc}"
+
+    def _crc_of(self, name: str) -> int | None:
+        assert self.folder is not None
+        if not self.folder.exists(name):
+            return None
+        crc = 0
+        with self.folder.open(name) as handle:
+            while block := handle.read(1024 * 1024):
+                crc = zlib.crc32(block, crc)
+        return crc
 
     @staticmethod
     def _applied_to(raw: r.RawElement) -> tuple[type[models.Model], str, str]:

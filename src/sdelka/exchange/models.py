@@ -377,6 +377,9 @@ class ExchangeFile(models.Model):
     size = models.BigIntegerField(_("size"), default=0)
     chunks = models.PositiveIntegerField(_("chunks"), default=0)
     from_zip = models.CharField(_("unpacked from"), max_length=500, blank=True)
+    # CRC-32 of the content (the zip's own for a member, computed chunk by chunk for an upload; null: not known):
+    # a picture replaced by another of the same size makes the digest of the products naming it change.
+    crc32 = models.BigIntegerField(_("CRC-32"), null=True, blank=True)
     # A zip is unpacked once; an XML file once imported is "consumed": a new upload under its name starts over.
     consumed = models.BooleanField(_("processed"), default=False)
     import_status = models.CharField(_("import status"), max_length=10, choices=ImportStatus.choices, blank=True)

@@ -242,8 +242,9 @@ class _CappedReader:
 
 def unpack_zip(
     folder: RunFolder, zip_name: str, *, max_total: int, max_ratio: int, already_used: int = 0
-) -> list[tuple[str, int]]:
-    """Unpack `zip_name` into the run folder; returns (member name, size) of what was written.
+) -> list[tuple[str, int, int]]:
+    """Unpack `zip_name` into the run folder; returns (member name, size, CRC-32) of what was written (zipfile
+    checks each member's bytes against that CRC while reading).
 
     Refuses the whole archive before writing anything when a member name is unsafe or the declared
     sizes break the caps, and stops while writing when the real bytes do.
@@ -264,7 +265,7 @@ def unpack_zip(
             names.append((info, name))
         if already_used + declared > max_total:
             raise ArchiveRefused(f"the archive unpacks to more than {max_total} bytes")
-        written: list[tuple[str, int]] = []
+        written: list[tuple[str, int, int]] = []
         total = already_used
         for info, name in names:
             # zipfile stops at the declared size and checks the CRC; count the real bytes all the same.
@@ -273,7 +274,7 @@ def unpack_zip(
                 reader = _CappedReader(source, member_cap, f"the archive member {info.filename!r} is a zip bomb")
                 folder.save(name, File(reader, name=posixpath.basename(name)))  # type: ignore[arg-type]
             total += reader.count
-            written.append((name, reader.count))
+            written.append((name, reader.count, info.CRC))
         return written
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -149,8 +150,12 @@ def upload(request: HttpRequest, session: ExchangeSession) -> Answer:
         written = folder.append(name, io.BytesIO(body), max_bytes=limit, start_over=start_over)
     except UnsafeName as exc:
         raise _refuse(run, str(exc), field="filename", value=name) from exc
+    # 1C sends the chunks of a file one after another, so the running CRC read with the row is the current one.
+    first_chunk = start_over or record.size == 0
+    crc = zlib.crc32(body) if first_chunk else (zlib.crc32(body, record.crc32) if record.crc32 is not None else None)
     ExchangeFile.objects.filter(pk=record.pk).update(
         size=written if start_over else F("size") + written,
+        crc32=crc,
         chunks=1 if start_over else F("chunks") + 1,
         consumed=False if start_over else F("consumed"),
         from_zip="",
@@ -290,17 +295,17 @@ def _unpack_pending(run: ExchangeRun, folder: RunFolder) -> None:
             max_ratio=connection.max_zip_ratio,
             already_used=used,
         )
-        used += sum(size for _name, size in members)
-        existing = {f.name: f for f in run.files.filter(name__in=[m for m, _s in members])}
+        used += sum(size for _name, size, _crc in members)
+        existing = {f.name: f for f in run.files.filter(name__in=[m for m, _s, _c in members])}
         create = []
-        for member, size in members:
+        for member, size, crc in members:
             row = existing.get(member)
             if row is None:
-                create.append(ExchangeFile(run=run, name=member, size=size, from_zip=archive.name))
+                create.append(ExchangeFile(run=run, name=member, size=size, crc32=crc, from_zip=archive.name))
             else:
-                row.size, row.from_zip, row.consumed = size, archive.name, False
+                row.size, row.crc32, row.from_zip, row.consumed = size, crc, archive.name, False
         ExchangeFile.objects.bulk_create(create)
-        ExchangeFile.objects.bulk_update(list(existing.values()), ["size", "from_zip", "consumed"])
+        ExchangeFile.objects.bulk_update(list(existing.values()), ["size", "crc32", "from_zip", "consumed"])
         ExchangeFile.objects.filter(pk=archive.pk).update(consumed=True)
         log_event(
             run=run, message=_("Unpacked %(name)s: %(count)d files.") % {"name": archive.name, "count": len(members)}

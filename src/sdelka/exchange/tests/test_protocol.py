@@ -619,3 +619,22 @@ def test_images_are_stored_once_by_content(onec: OneCEmulator, exchange_media: A
     assert ProductImage.objects.values("sha1").distinct().count() == 1
     stored = list((exchange_media / "exchange" / "images").rglob("*.jpg"))
     assert len(stored) == 1 and stored[0].read_bytes() == b"\xff\xd8\xff same picture"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_picture_replaced_by_another_of_the_same_size_reaches_the_products(
+    onec: OneCEmulator, exchange_media: Any, zipped: bool
+) -> None:
+    """The digest that skips unchanged products covers the content of their pictures (the zip's CRC-32 of a member,
+    or one computed while the chunks of a file arrive), not only their size."""
+    onec.use_zip = zipped
+    first = {"import.xml": picture_catalogue(), "import_files/ab/same.jpg": b"\xff\xd8\xff picture one"}
+    second = {**first, "import_files/ab/same.jpg": b"\xff\xd8\xff picture two"}
+    assert onec.exchange(first).ok
+    assert onec.exchange(second).ok
+    assert ProductImage.objects.values("sha1").distinct().count() == 2
+    assert ProductImage.objects.count() == 6  # each of the 3 products got the new picture
+    again = onec.exchange(second)
+    assert again.ok and "0 created, 0 updated" in again.imports["import.xml"].text
+    assert ProductImage.objects.count() == 6
