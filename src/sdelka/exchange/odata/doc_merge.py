@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from sdelka.exchange.models import Conflict, ConflictStatus, Direction, EventLevel, ExternalRef
+from sdelka.exchange.models import Conflict, ConflictStatus, Direction, ExternalRef
 
 from .fields import sdelka_field
 from .merge import MISSING, Outcome, decide, onec_changed_at
@@ -116,11 +115,5 @@ def merge_document(rule: DocumentRule, ref: ExternalRef, obj: models.Model, ours
             )
     if conflicts and not rule.syncer.dry_run:
         Conflict.objects.bulk_create(conflicts)
-        rule.syncer.event(
-            EventLevel.WARNING,
-            _("Both Sdelka and 1C changed %(fields)s; the conflict waits for a decision.")
-            % {"fields": ", ".join(c.onec_field or c.field for c in conflicts)},
-            external_id=ref.external_id,
-            obj=change.label,
-        )
+        rule.syncer.conflicts_event(conflicts, external_id=ref.external_id, obj=change.label)
     return merged

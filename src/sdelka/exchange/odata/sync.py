@@ -683,14 +683,18 @@ class Syncer:
         self._synced[item.external_id] = synced
         if conflicts:
             self._conflicts[item.external_id] = conflicts
-            self.event(
-                EventLevel.WARNING,
-                _("Both Sdelka and 1C changed %(fields)s; the conflict waits for a decision.")
-                % {"fields": ", ".join(c.onec_field or c.field for c in conflicts)},
-                external_id=item.external_id,
-                obj=change.label,
-            )
+            self.conflicts_event(conflicts, external_id=item.external_id, obj=change.label)
         return resolved
+
+    def conflicts_event(self, conflicts: list[Conflict], *, external_id: str, obj: str) -> None:
+        """The warning naming an object's fields that wait for a decision."""
+        self.event(
+            EventLevel.WARNING,
+            _("Both Sdelka and 1C changed %(fields)s; the conflict waits for a decision.")
+            % {"fields": ", ".join(c.onec_field or c.field for c in conflicts)},
+            external_id=external_id,
+            obj=obj,
+        )
 
     def _send_to_onec(
         self, rule: MappingRule, target: Target, to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]]

@@ -586,28 +586,21 @@ def test_document_rows_owned_ask_are_one_field(fake: FakeOneC, bp: Connection) -
     assert Decimal(str(fake.data[INVOICES][key]["Товары"][0]["Количество"])) == Decimal(12)  # Sdelka's rows sent
 
 
-def test_document_field_owned_by_1c_takes_1c_value(fake: FakeOneC, bp: Connection) -> None:
+@pytest.mark.parametrize(
+    ("owner", "kept"), [("onec", "1C note"), ("sdelka", "Sdelka's note")], ids=["1C wins", "Sdelka wins"]
+)
+def test_document_field_owned_by_one_side_takes_its_value_on_both(
+    fake: FakeOneC, bp: Connection, owner: str, kept: str
+) -> None:
     data = seed_bp(fake)
-    _own(bp, "БП: счета покупателям", "onec", "comment")
+    _own(bp, "БП: счета покупателям", owner, "comment")
     run("bp")
     invoice = _both_change_the_comment(fake, data)
     results = run("bp")
     assert rule_of(results, "БП: счета покупателям")["conflicts"] == 0, results
     invoice.refresh_from_db()
-    assert invoice.comment == "1C note"
-    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "1C note"
-
-
-def test_document_field_owned_by_sdelka_keeps_sdelka_value_and_writes_it_to_1c(fake: FakeOneC, bp: Connection) -> None:
-    data = seed_bp(fake)
-    _own(bp, "БП: счета покупателям", "sdelka", "comment")
-    run("bp")
-    invoice = _both_change_the_comment(fake, data)
-    results = run("bp")
-    assert rule_of(results, "БП: счета покупателям")["conflicts"] == 0, results
-    invoice.refresh_from_db()
-    assert invoice.comment == "Sdelka's note"
-    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == "Sdelka's note"
+    assert invoice.comment == kept
+    assert fake.data[INVOICES][data["invoice"]["Ref_Key"]]["Комментарий"] == kept
 
 
 def test_payment_fields_follow_their_owner(fake: FakeOneC, bp: Connection) -> None:
