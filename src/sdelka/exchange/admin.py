@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .conflicts import resolve_conflict
 from .models import (
+    EXCHANGE_USERNAME,
     Conflict,
     ConflictResolution,
     ConflictStatus,
@@ -39,7 +40,12 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = ["name", "kind", "is_active", "login", "prefix", "url", "remote_user", "options"]
+        fields = ["name", "kind", "is_active", "login", "prefix", "url", "remote_user", "counterparty_owner", "options"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owners = self.fields["counterparty_owner"]
+        owners.queryset = owners.queryset.filter(is_active=True).exclude(username=EXCHANGE_USERNAME)  # type: ignore[attr-defined]
 
     def save(self, commit: bool = True) -> Any:
         connection = super().save(commit=False)

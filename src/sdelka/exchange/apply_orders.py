@@ -50,6 +50,7 @@ from . import records as r
 from .apply import Counts, Outcome, record_hash
 from .commerceml.reader_values import is_shipment
 from .models import (
+    EXCHANGE_USERNAME,
     Connection,
     EventLevel,
     ExchangeEvent,
@@ -63,7 +64,6 @@ from .services import journal_event
 
 logger = logging.getLogger(__name__)
 
-EXCHANGE_USERNAME = "1c-exchange"
 ZERO = Decimal("0.00")
 STATUS_TARGETS = {InvoiceStatus.ISSUED, InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.CANCELLED}
 
@@ -92,6 +92,17 @@ def exchange_user() -> User:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def counterparty_owner(connection: Connection) -> User:
+    """Who owns the counterparties a 1C base brings: the connection's chosen user while he is active, else the
+    exchange's own user."""
+    owner = connection.counterparty_owner
+    return owner if owner is not None and owner.is_active else exchange_user()
+
+
+def _active_or_none(user: User) -> User | None:
+    return user if user.is_active else None
 
 
 def _date(moment: dt.datetime | None) -> dt.date:
@@ -355,6 +366,7 @@ class OrderApplier:
                 user=self.user,
                 organisation=organisation,
                 counterparty=counterparty,
+                owner=_active_or_none(counterparty.owner),  # the counterparty's manager sees it among his own
                 lines=lines,
                 date=_date(order.date),
                 vat_mode=vat_mode,
@@ -699,6 +711,7 @@ class OrderApplier:
             "phones": ", ".join(phones)[:255],
             "emails": ", ".join(e for e in emails if "@" in e and " " not in e.strip())[:255],
             "comment": _("Created from 1C «%(base)s»") % {"base": self.connection.name},
+            "owner": counterparty_owner(self.connection),
         }
         try:
             with transaction.atomic():

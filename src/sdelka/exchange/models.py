@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
@@ -37,6 +38,10 @@ class SaleEncoding(models.TextChoices):
     UTF8 = "utf-8", _("UTF-8 with BOM")
 
 
+# The user the exchanges act as (apply_orders.exchange_user): owner of what 1C brings unless a connection names one.
+EXCHANGE_USERNAME = "1c-exchange"
+
+
 class Connection(models.Model):
     name = models.CharField(_("name"), max_length=150, unique=True)
     kind = models.CharField(_("kind"), max_length=10, choices=ConnectionKind.choices, default=ConnectionKind.SITE)
@@ -52,6 +57,19 @@ class Connection(models.Model):
         _("base prefix"), max_length=10, blank=True, help_text=_("The prefix of this 1C base's document numbers.")
     )
     options = models.JSONField(_("options"), default=dict, blank=True)
+    counterparty_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner of new counterparties"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "Counterparties this 1C base brings that Sdelka did not have are given to this user (say, the head "
+            "of sales who hands them out). Empty: to the exchange's own user, so only the director and "
+            "administrators see them."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -10,7 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sdelka.accounts.models import User
+
 from .models import (
+    EXCHANGE_USERNAME,
     Connection,
     ConnectionKind,
     EventLevel,
@@ -100,6 +103,22 @@ def set_connection_password(*, connection: Connection, password: str) -> Connect
         raise ValidationError({"password": _("Use a password of at least 8 characters.")})
     connection.set_password(password)
     connection.save(update_fields=["password"])
+    return connection
+
+
+@transaction.atomic
+def set_counterparty_owner(*, connection: Connection, username: str) -> Connection:
+    """Give the counterparties this base brings to an active user by login; an empty login gives them back to
+    the exchange's own user."""
+    owner = None
+    if username.strip():
+        owner = User.objects.filter(username=username.strip(), is_active=True).first()
+        if owner is None or owner.username == EXCHANGE_USERNAME:
+            raise ValidationError(
+                {"counterparty_owner": _("No active user with the login %(login)s.") % {"login": username}}
+            )
+    connection.counterparty_owner = owner
+    connection.save(update_fields=["counterparty_owner"])
     return connection
 
 

@@ -38,6 +38,7 @@ from sdelka.catalog.models import Price
 from sdelka.exchange.apply_orders import exchange_user
 from sdelka.exchange.models import Conflict, ConflictStatus, Direction, EventLevel, ExchangeRun, ExternalRef
 from sdelka.exchange.payment_match import DATE_TOLERANCE, pick_same
+from sdelka.parties.models import Counterparty
 from sdelka.sales import services as sales
 from sdelka.sales.models import Invoice, InvoiceStatus, Payment, PaymentAllocation, PaymentDirection, PaymentSource
 
@@ -352,10 +353,12 @@ def apply_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         if rule.syncer.dry_run:
             return
         with transaction.atomic():
+            counterparty = Counterparty.objects.select_related("owner").get(pk=values["counterparty_id"])
             invoice = sales.create_invoice(
                 user=rule.user,
                 organisation=_organisation(values["organisation_id"]),
-                counterparty=values["counterparty_id"],
+                counterparty=counterparty,
+                owner=counterparty.owner if counterparty.owner.is_active else None,  # in its manager's own list
                 lines=lines,
                 **{"comment": _("Invoice № %(number)s in 1C") % {"number": number}, **header},  # type: ignore[arg-type]
             )
@@ -652,8 +655,6 @@ def _same_payment(rule: DocumentRule, values: dict[str, Any], number: str) -> Pa
         ).values("object_id")
     )
     if payer:
-        from sdelka.parties.models import Counterparty
-
         inn = Counterparty.objects.filter(pk=payer).values_list("inn", flat=True).first() or ""
         candidates = candidates.filter(
             models.Q(counterparty_id=payer) | models.Q(counterparty__isnull=True, payer_inn=inn)
@@ -702,8 +703,6 @@ def _apply_row(
 ) -> None:
     """A row of a counterparty (bank account, contact person) through the parties services, which check it
     like the card does. Linked by the 1C id, else by `find` (an account already typed in Sdelka)."""
-    from sdelka.parties.models import Counterparty
-
     values = record.values
     data = {name: values[name] for name in fields if name in values}
     active = values.get("is_active", True)

@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sdelka.exchange import bulk
-from sdelka.exchange.apply_orders import EXCHANGE_USERNAME, exchange_user
+from sdelka.exchange.apply_orders import EXCHANGE_USERNAME, counterparty_owner
 from sdelka.exchange.models import (
     ACTIVE_RUN_STATUSES,
     Conflict,
@@ -761,7 +761,7 @@ class Syncer:
 
     def _owner(self) -> int:
         if self._owner_id is None:
-            self._owner_id = exchange_user().pk
+            self._owner_id = counterparty_owner(self.connection).pk
         return self._owner_id
 
     def _refused(self, change: Change, outcome: RuleResult, raw: dict[str, Any]) -> None:

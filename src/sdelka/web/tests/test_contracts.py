@@ -66,7 +66,7 @@ def test_invoice_editor_offers_the_counterpartys_sale_contracts_and_saves_the_ch
     own = CounterpartyFactory(owner=staff.manager)
     sale = sign(staff.manager, own, number="10", organisation=shop.organisation)
     sign(staff.manager, own, number="11", kind=ContractKind.PURCHASE)
-    sign(staff.manager, own, number="12", organisation=OrganisationFactory())
+    sign(staff.manager, own, number="12", organisation=OrganisationFactory(name="Ярус"))  # sorts after ours
     sign(staff.manager, own, number="13", is_active=False)
     sign(staff.manager, CounterpartyFactory(owner=staff.manager), number="14")
 

@@ -79,7 +79,7 @@ def connection_list(request: HttpRequest) -> HttpResponse:
 
 @exchange_view
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(Connection, pk=pk)
+    connection = get_object_or_404(Connection.objects.select_related("counterparty_owner"), pk=pk)
     runs = list(exchange_selectors.run_list(connection_id=connection.pk)[:10])
     metadata = cached_metadata(connection=connection) if connection.kind == ConnectionKind.ODATA else None
     tasks: list[SyncTask] = []
@@ -132,6 +132,14 @@ def connection_settings(connection: Connection) -> list[tuple[str, Any]]:
             (_("$metadata timeout, s"), options.get("metadata_timeout", "—")),
             (_("Retries"), options.get("retries", "—")),
         ]
+    if connection.kind != ConnectionKind.BANK:
+        owner = connection.counterparty_owner
+        rows.append(
+            (
+                _("New counterparties go to"),
+                owner.get_full_name() or owner.username if owner else _("the exchange's own user"),
+            )
+        )
     rows.append((_("Raw files kept, days"), connection.keep_files_days))
     return rows
 

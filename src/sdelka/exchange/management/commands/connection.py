@@ -8,12 +8,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from sdelka.exchange.models import ConnectionKind
 from sdelka.exchange.odata.metadata import CheckReport, publish_code, publish_steps
 from sdelka.exchange.odata.services import DEFAULT_TIMEOUT, check_connection, create_odata_connection
 from sdelka.exchange.selectors import connection_by_name, connections
-from sdelka.exchange.services import create_connection, set_connection_password
+from sdelka.exchange.services import create_connection, set_connection_password, set_counterparty_owner
 
 
 class Command(BaseCommand):
@@ -34,10 +35,14 @@ class Command(BaseCommand):
         add.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="OData: seconds per request.")
         add.add_argument("--prefix", default="", help="The 1C base prefix.")
         add.add_argument("--options", default="", help='Options as JSON, e.g. {"deactivate_missing_products": true}.')
+        add.add_argument("--owner", default="", help="Login of the user who gets the counterparties this base brings.")
         sub.add_parser("list", help="List connections.")
         password = sub.add_parser("password", help="Set a connection's exchange password.")
         password.add_argument("--name", required=True)
         password.add_argument("--password", required=True)
+        owner = sub.add_parser("owner", help="Choose who gets the counterparties a connection's base brings.")
+        owner.add_argument("name")
+        owner.add_argument("username", nargs="?", default="", help="A login; leave out for the exchange's own user.")
         check = sub.add_parser("check", help="Check an OData connection: reachability, login, configuration.")
         check.add_argument("name")
         check.add_argument("--json", action="store_true", help="Print the report as JSON.")
@@ -47,7 +52,8 @@ class Command(BaseCommand):
         action = options["action"]
         try:
             if action == "add":
-                self._add(options)
+                with transaction.atomic():  # a wrong --owner leaves no half-made connection behind
+                    self._add(options)
             elif action == "list":
                 self._list()
             elif action == "password":
@@ -56,6 +62,8 @@ class Command(BaseCommand):
                     raise CommandError(f"No connection named {options['name']!r}.")
                 set_connection_password(connection=connection, password=options["password"])
                 self.stdout.write(f"Password of {connection.name} changed.")
+            elif action == "owner":
+                self._owner(options["name"], options["username"])
             elif action == "check":
                 self._check(options)
         except ValidationError as exc:
@@ -71,6 +79,7 @@ class Command(BaseCommand):
                 password=options["password"],
                 timeout=options["timeout"],
             )
+            self._set_owner(connection, options["owner"])
             self.stdout.write(f"Connection {connection.name} (id {connection.pk}, odata) added: {connection.url}")
             self.stdout.write(f"Check it with: sdelka connection check {connection.name}")
             return
@@ -88,9 +97,24 @@ class Command(BaseCommand):
             prefix=options["prefix"],
             options=extra,
         )
+        self._set_owner(connection, options["owner"])
         self.stdout.write(f"Connection {connection.name} (id {connection.pk}, {connection.kind}) added.")
         if connection.kind == ConnectionKind.SITE:
             self.stdout.write("In 1C, set the site address to https://<your Sdelka host>/1c/exchange")
+
+    @staticmethod
+    def _set_owner(connection: Any, username: str) -> None:
+        if username:
+            set_counterparty_owner(connection=connection, username=username)
+
+    def _owner(self, name: str, username: str) -> None:
+        connection = connection_by_name(name=name)
+        if connection is None:
+            raise CommandError(f"No connection named {name!r}.")
+        set_counterparty_owner(connection=connection, username=username)
+        owner = connection.counterparty_owner
+        receiver = owner.username if owner else "the exchange's own user (seen by the director and administrators)"
+        self.stdout.write(f"New counterparties from {connection.name} go to {receiver}.")
 
     def _check(self, options: dict[str, Any]) -> None:
         connection = connection_by_name(name=options["name"])
