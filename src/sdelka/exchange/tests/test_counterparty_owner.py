@@ -27,7 +27,7 @@ __all__ = ["bp", "fake_bp30", "odata_settings", "shop"]
 
 @pytest.mark.django_db
 def test_connection_owner_command_sets_checks_and_clears(capsys: Any) -> None:
-    manager = UserFactory(username="ivanov")
+    manager = UserFactory.create(username="ivanov")
     call_command("connection", "add", "--name", "УТ", "--login", "ut", "--password", "long-enough", "--owner", "ivanov")
     connection = Connection.objects.get()
     assert connection.counterparty_owner == manager
@@ -45,7 +45,7 @@ def test_connection_owner_command_sets_checks_and_clears(capsys: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("odata_settings")
 def test_odata_counterparties_and_invoices_go_to_the_chosen_manager(fake: FakeOneC, bp: Connection) -> None:
-    manager = UserFactory()
+    manager = UserFactory.create()
     bp.counterparty_owner = manager
     bp.save(update_fields=["counterparty_owner"])
     seed_bp(fake)
@@ -60,7 +60,7 @@ def test_odata_counterparties_and_invoices_go_to_the_chosen_manager(fake: FakeOn
 def test_a_site_order_made_in_1c_goes_to_the_chosen_manager(
     onec: OneCEmulator, shop: dict[str, Any], site_connection: Any
 ) -> None:
-    manager = UserFactory()
+    manager = UserFactory.create()
     site_connection.counterparty_owner = manager
     site_connection.save(update_fields=["counterparty_owner"])
     data = fixtures_dir("commerceml", "carono__yii2-1c-exchange", "to.xml").read_bytes()
@@ -75,7 +75,7 @@ def test_a_site_order_made_in_1c_goes_to_the_chosen_manager(
 def test_without_a_chosen_owner_the_exchange_user_keeps_them(
     onec: OneCEmulator, shop: dict[str, Any], site_connection: Any
 ) -> None:
-    inactive = UserFactory(is_active=False)
+    inactive = UserFactory.create(is_active=False)
     site_connection.counterparty_owner = inactive  # left the company: his successor is not guessed
     site_connection.save(update_fields=["counterparty_owner"])
     data = fixtures_dir("commerceml", "carono__yii2-1c-exchange", "to.xml").read_bytes()
@@ -85,7 +85,7 @@ def test_without_a_chosen_owner_the_exchange_user_keeps_them(
 
 @pytest.mark.django_db
 def test_connection_page_names_who_gets_new_counterparties(client: Any, staff: Any, site_connection: Any) -> None:
-    manager = UserFactory(first_name="Анна", last_name="Петрова")
+    manager = UserFactory.create(first_name="Анна", last_name="Петрова")
     client.force_login(staff.admin)
     page = client.get(reverse("web:exchange-connection", args=[site_connection.pk]))
     assert "the exchange&#x27;s own user" in page.content.decode()
