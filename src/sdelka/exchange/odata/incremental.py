@@ -5,8 +5,9 @@ and new objects, by key.
   (the first pull reads page by page), never on a full resync. Two-way rules read every object: Sdelka's side may
   have changed too (merge.py).
 * Pass 1: `$select=Ref_Key,DataVersion` with the rule's filter, ordered by Ref_Key, pages of KEY_PAGE with
-  `$top`/`$skip` (1C has no server paging). An object whose DataVersion is the one its ExternalRef keeps and whose
-  Sdelka object still exists is unchanged: its ref is marked seen by the run, nothing more.
+  `$top`/`$skip` (1C has no server paging), read in a thread. An object whose DataVersion is the one its
+  ExternalRef keeps and whose Sdelka object still exists is unchanged: its ref is marked seen by the run (page
+  by page, while 1C serves the next), nothing more.
 * Pass 2: the rest is read by key (`Ref_Key eq guid'…' or …`, URLs kept short by the client) while the
   unchanged refs are marked, then applied page by page exactly as the paged read applies a page. When so many
   changed that reading them by key would take more requests than the paged read, the paged read runs instead.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -61,24 +63,18 @@ def applies(syncer: Syncer, rule: MappingRule) -> bool:
 
 
 def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleResult) -> bool:
-    """Read the rule in two passes; False (nothing done but pass 1 and the journal of gone objects) when the
-    paged read should run instead: nothing of this kind is in Sdelka yet, or too many objects changed.
-    1C's reads go on in a thread meanwhile Sdelka's own queries run (both mostly wait)."""
+    """Read the rule in two passes; False (nothing done but pass 1, the seen marks and the journal of gone
+    objects) when the paged read should run instead: nothing of this kind is in Sdelka yet, or too many objects
+    changed. 1C's reads go on in a thread while Sdelka's own queries run (both mostly wait)."""
     if not ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).exists():
         return False
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odata-keys") as pool:
-        reading = pool.submit(_versions, syncer, rule)
+        key_pages: SimpleQueue[list[tuple[str, str]] | None] = SimpleQueue()
+        reading = pool.submit(_read_versions, syncer, rule, key_pages)
         known = _known(syncer, target)
-        versions = reading.result()
+        versions, unchanged, changed = _compare(syncer, known, key_pages)
+        reading.result()  # a failed read fails the rule here
         _notice_gone(syncer, rule, target, outcome, known, versions)
-        unchanged: list[int] = []
-        changed: list[str] = []
-        for key, version in versions.items():
-            ref = known.get(key)
-            if ref is not None and version and ref.version == version and ref.alive:
-                unchanged.append(ref.pk)
-            else:
-                changed.append(key)
         page_size = max(1, syncer.task.page_size)
         if math.ceil(len(changed) / KEYS_PER_REQUEST) > math.ceil(len(versions) / page_size):
             return False
@@ -87,7 +83,7 @@ def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleRes
             rule.entity_set, changed, select=select) for row in rows])  # fmt: skip
         outcome.total = len(versions)
         outcome.unchanged += len(unchanged)
-        _mark_seen(syncer, unchanged, total=len(versions))
+        _count_unchanged(syncer, len(unchanged), total=len(versions))
         rows = reading_changed.result()
     done = len(unchanged)
     if not rows and syncer.on_page is not None:
@@ -110,24 +106,47 @@ def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
         "external_id", "pk", "version", "alive")}  # fmt: skip
 
 
-def _versions(syncer: Syncer, rule: MappingRule) -> dict[str, str]:
-    """Pass 1: Ref_Key → DataVersion of every object the rule reads."""
+def _read_versions(syncer: Syncer, rule: MappingRule, key_pages: SimpleQueue[list[tuple[str, str]] | None]) -> None:
+    """Pass 1, in a thread: (Ref_Key, DataVersion) of every object the rule reads, a page at a time into
+    `key_pages`; None when done (or failed: the failure is raised by the future)."""
+    try:
+        for _offset, rows in syncer.client.pages(
+            rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter, page_size=KEY_PAGE
+        ):
+            key_pages.put([(v.text(row.get("Ref_Key")), v.text(row.get("DataVersion"))) for row in rows])
+    finally:
+        key_pages.put(None)
+
+
+def _compare(
+    syncer: Syncer, known: dict[str, Known], key_pages: SimpleQueue[list[tuple[str, str]] | None]
+) -> tuple[dict[str, str], list[int], list[str]]:
+    """Every key page against the refs as it arrives: (all versions, unchanged ref ids, changed or new keys);
+    the unchanged are marked seen by the run page by page, while 1C serves the next."""
     versions: dict[str, str] = {}
-    for _offset, rows in syncer.client.pages(
-        rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter, page_size=KEY_PAGE
-    ):
-        for row in rows:
-            versions[v.text(row.get("Ref_Key"))] = v.text(row.get("DataVersion"))
-    return versions
+    unchanged: list[int] = []
+    changed: list[str] = []
+    while (page := key_pages.get()) is not None:
+        seen: list[int] = []
+        for key, version in page:
+            versions[key] = version
+            ref = known.get(key)
+            if ref is not None and version and ref.version == version and ref.alive:
+                seen.append(ref.pk)
+            else:
+                changed.append(key)
+        if syncer.run is not None:
+            bulk.set_column(ExternalRef, "seen_run_id", syncer.run.pk, seen)
+        unchanged += seen
+    return versions, unchanged, changed
 
 
-def _mark_seen(syncer: Syncer, unchanged: list[int], total: int) -> None:
+def _count_unchanged(syncer: Syncer, unchanged: int, total: int) -> None:
     if syncer.run is None:
         return
     with transaction.atomic():
-        bulk.set_column(ExternalRef, "seen_run_id", syncer.run.pk, unchanged)
         ExchangeRun.objects.filter(pk=syncer.run.pk).update(
-            total=F("total") + total, done=F("done") + len(unchanged), unchanged=F("unchanged") + len(unchanged)
+            total=F("total") + total, done=F("done") + unchanged, unchanged=F("unchanged") + unchanged
         )
         syncer.flush()
 

@@ -199,3 +199,22 @@ def test_two_way_rules_still_read_every_object_and_raise_conflicts(fake: FakeOne
     )
     assert result.totals()["conflicts"] == 1 and Conflict.objects.get().field == "comment"
     assert not any(r.query.get("$select") == KEYS_AND_VERSIONS for r in reads(fake, before))
+
+
+def test_a_failing_key_pass_fails_the_rule_and_applies_nothing(
+    fake: FakeOneC, connection: Connection, task: SyncTask
+) -> None:
+    parties = pulled(fake, connection, task)
+    fake.change(PARTIES, parties[0]["Ref_Key"], Description="ООО Фирма Ноль")
+    fake.fail("500", times=20, path_contains=PARTIES, message="Ошибка СУБД")
+    result = run_task(
+        connection=connection,
+        task=task,
+        client=client_for(connection, sleep=lambda s: None, backoff=0),
+    )
+    assert result.status == RunStatus.FAILED and "Ошибка СУБД" in result.rules[0].error
+    assert not Counterparty.objects.filter(name="ООО Фирма Ноль").exists()
+    task.refresh_from_db()
+    assert task.checkpoint["rule"] == task.ordered_rules()[0].pk
+    fake.faults.clear()
+    assert sync(connection, task).rules[0].updated == 1
