@@ -6,12 +6,21 @@ are in `sales`; `outsider` is a manager of an unrelated team.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 
 from sdelka.accounts.models import Role, User
 from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A request with Accept-Language leaves its language active in the thread; the next test starts afresh."""
+    yield
+    translation.deactivate()
 
 
 @dataclass
