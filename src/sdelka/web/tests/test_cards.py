@@ -85,6 +85,19 @@ def test_payment_page_shows_payer_allocations_and_statement(client, staff, shop,
     assert reverse("web:payment-detail", args=[payment.pk]) in invoice_page
 
 
+def test_cancelled_payment_is_marked_with_its_reason(client, staff, shop):
+    own = CounterpartyFactory(owner=staff.manager)
+    invoice = issued_invoice(staff, shop, own)
+    payment = paid_from_statement(staff, shop, own, invoice)
+    sales_services.cancel_payment(user=staff.manager, payment=payment, reason="1C unposted the document")
+    client.force_login(staff.manager)
+    page = client.get(reverse("web:payment-detail", args=[payment.pk])).content.decode()
+    assert "cancelled" in page and "1C unposted the document" in page
+    assert "Not allocated to any invoice." in page  # its allocation was released
+    listing = client.get(reverse("web:payment-list")).content.decode()
+    assert "cancelled" in listing
+
+
 def test_payment_of_another_managers_counterparty_is_not_found(client, staff, shop):
     foreign = CounterpartyFactory(owner=staff.outsider)
     payment = sales_services.register_payment(
