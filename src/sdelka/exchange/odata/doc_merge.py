@@ -5,7 +5,7 @@ compared three ways — Sdelka's value, 1C's value and the value both sides agre
 
 Values are compared as plain text (a date in ISO form, a pk, the rows as one line per row), which is also what
 the base and a conflict keep. Fields in an open conflict move on neither side. A pair without an ownership is
-"newest wins" in a two-way rule (a change on either side travels) and "1C wins" in a rule from 1C.
+"1C wins", as in the catalogue rules (the ready-made two-way document rules name "newest wins").
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 from django.utils import timezone
 
-from sdelka.exchange.models import Conflict, ConflictStatus, Direction, ExternalRef
+from sdelka.exchange.models import Conflict, ConflictStatus, ExternalRef
 
 from .fields import sdelka_field
 from .merge import MISSING, Outcome, decide, onec_changed_at
@@ -31,7 +31,7 @@ ROWS = "rows"
 
 def ownership_of(rule: MappingRule, name: str) -> str:
     """The owner of a header field, or of the rows (the first row pair that names one)."""
-    default = Ownership.NEWEST if rule.direction == Direction.BOTH else Ownership.ONEC
+    default = Ownership.ONEC
     for pair in rule.fields:
         is_row = "/" in str(pair.get("onec", ""))
         if (name == ROWS and is_row) or (not is_row and sdelka_field(pair) == name):

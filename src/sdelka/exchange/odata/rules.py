@@ -753,3 +753,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
 }
+
+
+def _newest_wins(preset: dict[str, Any]) -> None:
+    """A two-way document rule of a ready-made set: a change on either side travels (doc_merge.py); a pair
+    without an owner would be "1C wins", which never sends Sdelka's edits of a document 1C has."""
+    for rule in preset["rules"]:
+        if rule["entity"] in DOCUMENT_ENTITIES and rule.get("direction") == Direction.BOTH:
+            rule["fields"] = [pair if "const" in pair else {**pair, "ownership": Ownership.NEWEST}
+                              for pair in rule["fields"]]  # fmt: skip
+
+
+DOCUMENT_ENTITIES = frozenset({SdelkaEntity.INVOICE, SdelkaEntity.PAYMENT})
+for _preset in PRESETS.values():
+    _newest_wins(_preset)
