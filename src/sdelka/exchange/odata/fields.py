@@ -14,7 +14,7 @@ partner, whose only counterparty it is).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,6 +29,7 @@ from .client import ODataClient
 from .models import MappingRule
 from .targets import FieldSpec, Target
 
+Batch = tuple[list[str], list[dict[str, Any]]]  # GUIDs asked for, the objects 1C answered with
 BATCH = 40  # GUIDs per lookup request: an OR of 40 comparisons keeps the URL well under IIS's limits
 
 
@@ -63,13 +64,18 @@ class Lookups:
         self._guids: dict[tuple[str, str, str], str | None] = {}
         self._owners: dict[tuple[str, str], dict[str, str | None]] = {}
 
+    def _batches(self, entity_set: str, key: str, field_name: str, wanted: list[str]) -> Iterator[Batch]:
+        """(GUIDs, the objects whose `key` is one of them) per request of BATCH GUIDs."""
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            condition = " or ".join(f"{key} eq {v.guid_literal(g)}" for g in chunk)
+            yield chunk, self.client.fetch(entity_set, select=["Ref_Key", field_name], filter=condition)
+
     def prefetch(self, entity_set: str, field_name: str, guids: Iterable[str]) -> None:
         known = self._values.setdefault((entity_set, field_name), {})
         wanted = sorted({g for g in guids if g and g not in known})
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
-            condition = " or ".join(f"Ref_Key eq {v.guid_literal(g)}" for g in chunk)
-            for row in self.client.fetch(entity_set, select=["Ref_Key", field_name], filter=condition):
+        for chunk, rows in self._batches(entity_set, "Ref_Key", field_name, wanted):
+            for row in rows:
                 known[v.text(row.get("Ref_Key")).lower()] = v.text(row.get(field_name))
             for guid in chunk:
                 known.setdefault(guid, "")  # a broken reference: 1C stores them (see the spec)
@@ -84,11 +90,9 @@ class Lookups:
         """The object of `entity_set` whose `field_name` is each GUID (None when none or several are)."""
         known = self._owners.setdefault((entity_set, field_name), {})
         wanted = sorted({g for g in guids if g and g not in known})
-        for start in range(0, len(wanted), BATCH):
-            chunk = wanted[start : start + BATCH]
-            condition = " or ".join(f"{field_name} eq {v.guid_literal(g)}" for g in chunk)
+        for chunk, rows in self._batches(entity_set, field_name, field_name, wanted):
             found: dict[str, list[str]] = {}
-            for row in self.client.fetch(entity_set, select=["Ref_Key", field_name], filter=condition):
+            for row in rows:
                 found.setdefault(v.text(row.get(field_name)).lower(), []).append(v.text(row.get("Ref_Key")).lower())
             for guid in chunk:
                 owners = found.get(guid, [])
