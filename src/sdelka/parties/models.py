@@ -109,7 +109,12 @@ class Counterparty(TimeStampedModel):
                 fields=["inn", "kpp"], condition=~models.Q(inn=""), name="counterparty_unique_inn_kpp"
             ),
         ]
-        indexes = [models.Index(fields=["owner", "name"]), models.Index(fields=["is_vip"])]
+        indexes = [
+            models.Index(fields=["owner", "name"]),
+            models.Index(fields=["is_vip"]),
+            # The ids a manager or a head sees by ownership, read from the index alone (accounts.visibility).
+            models.Index(fields=["owner", "id"], name="counterparty_owner_ids"),
+        ]
 
     def __str__(self) -> str:
         return self.name

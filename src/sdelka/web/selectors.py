@@ -24,7 +24,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from sdelka.accounts.models import User
-from sdelka.accounts.visibility import scope_user_ids
+from sdelka.accounts.visibility import scope_user_ids, user_scope
 from sdelka.activities import selectors as activity_selectors
 from sdelka.activities.models import Note, Notification, Task
 from sdelka.catalog import selectors as catalog_selectors
@@ -154,7 +154,7 @@ class DashboardScope:
 
 
 def dashboard_scope(*, user: User, requested: str) -> DashboardScope:
-    has_team = user.sees_everything or user.headed_teams.exists()
+    has_team = user.sees_everything or bool(user_scope(user).headed_team_ids)
     if not has_team:
         return DashboardScope(SCOPE_MINE, has_team=False)
     return DashboardScope(requested if requested in (SCOPE_MINE, SCOPE_TEAM) else SCOPE_TEAM, has_team=True)
