@@ -27,7 +27,7 @@ def add_trigram_index(schema_editor: Any, model: Any, name: str, expression: Exp
 
     # What django.contrib.postgres does when installed (it is not): put the operator class after the
     # parenthesised expression, not inside the parentheses.
-    IndexExpression.register_wrappers(OrderBy, OpClass, Collate)
+    IndexExpression.register_wrappers(OrderBy, OpClass, Collate)  # type: ignore[arg-type]  # the stubs want instances
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     schema_editor.add_index(model, GinIndex(OpClass(expression, name="gin_trgm_ops"), name=name))
 

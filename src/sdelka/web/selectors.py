@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -41,6 +41,7 @@ from sdelka.sales.models import (
     Payment,
     PaymentDirection,
     Pipeline,
+    Stage,
     StageKind,
 )
 from sdelka.sales.receivables import MONEY_FIELD
@@ -172,12 +173,13 @@ class DashboardSummary:
     tasks_due: int
 
 
-def dashboard_summary(*, user: User, scope: DashboardScope) -> DashboardSummary:
+def dashboard_summary(*, user: User, scope: DashboardScope, open_deals: int) -> DashboardSummary:
+    """The figures of the dashboard's cards; `open_deals` comes from `deal_figures` (counted with the funnel)."""
     unpaid = _owned(Invoice.objects.visible_to(user), user, scope).filter(status__in=OPEN_INVOICE_STATUSES)
     tasks = activity_selectors.task_list(user=user, mine=not scope.has_team or scope.owner_only, team=True)
     return DashboardSummary(
         counterparties=_owned(Counterparty.objects.visible_to(user), user, scope).filter(is_active=True).count(),
-        open_deals=_owned(Deal.objects.visible_to(user), user, scope).filter(stage__kind=StageKind.OPEN).count(),
+        open_deals=open_deals,
         unpaid_total=unpaid.aggregate(total=Sum(F("total") - F("paid_amount")))["total"] or Decimal("0.00"),
         tasks_due=tasks.filter(is_done=False, due_at__lte=timezone.now()).count(),
     )
@@ -198,19 +200,43 @@ class FunnelStage:
     total: Decimal
 
 
-def deal_funnel(*, user: User, scope: DashboardScope) -> list[FunnelStage]:
-    """Open deals of the default pipeline by stage, with counts and sums: one grouped query."""
-    pipeline = Pipeline.objects.filter(is_default=True).first()
-    if pipeline is None:
-        return []
-    deals = _owned(Deal.objects.visible_to(user), user, scope).filter(pipeline=pipeline, closed_at__isnull=True)
-    rows = {row["stage"]: row for row in deals.values("stage").annotate(count=Count("pk"), total=Sum("amount"))}
-    stages = pipeline.stages.filter(kind=StageKind.OPEN).order_by("order")
+@dataclass(frozen=True)
+class DealFigures:
+    funnel: list[FunnelStage]
+    open_deals: int
+
+
+def deal_figures(*, user: User, scope: DashboardScope) -> DealFigures:
+    """The open deals of every pipeline (the summary's count) and those of the default pipeline by stage, with
+    counts and sums (the funnel): one grouped query with filtered aggregates, and one for the stages."""
+    stages = list(
+        Stage.objects.filter(pipeline__is_default=True, kind=StageKind.OPEN).order_by(
+            "pipeline__name", "pipeline", "order"
+        )
+    )
+    pipeline_id = stages[0].pipeline_id if stages else None
+    stages = [stage for stage in stages if stage.pipeline_id == pipeline_id]
+    is_open = Q(stage__kind=StageKind.OPEN)
+    in_funnel = Q(pipeline_id=pipeline_id, closed_at__isnull=True) if pipeline_id else Q(pk__in=[])
+    deals = _owned(Deal.objects.visible_to(user), user, scope).filter(is_open | in_funnel)
+    rows = {
+        row["stage_id"]: row
+        for row in deals.order_by()
+        .values("stage_id")
+        .annotate(
+            open=Count("pk", filter=is_open),
+            count=Count("pk", filter=in_funnel),
+            total=Coalesce(Sum("amount", filter=in_funnel), Decimal(0), output_field=MONEY_FIELD),
+        )
+    }
     empty = {"count": 0, "total": Decimal(0)}
-    return [
-        FunnelStage(stage.name, stage.kind, rows.get(stage.pk, empty)["count"], rows.get(stage.pk, empty)["total"])
-        for stage in stages
-    ]
+    return DealFigures(
+        funnel=[
+            FunnelStage(stage.name, stage.kind, rows.get(stage.pk, empty)["count"], rows.get(stage.pk, empty)["total"])
+            for stage in stages
+        ],
+        open_deals=sum(row["open"] for row in rows.values()),
+    )
 
 
 @dataclass(frozen=True)

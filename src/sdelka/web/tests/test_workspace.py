@@ -602,21 +602,55 @@ def _dashboard_world(staff, shop, deals: int) -> None:
         )  # fmt: skip
 
 
-def test_dashboard_query_count_does_not_grow_with_rows(manager_client, staff, shop):
+# The session, the user, the team tree (and a head's users) read once per request, then one query per card
+# and panel: a regression (a query per row, or per visibility check) fails these bounds.
+DASHBOARD_QUERIES = {"manager": 13, "head": 14, "director": 12}
+
+
+@pytest.mark.parametrize("role", sorted(DASHBOARD_QUERIES))
+def test_dashboard_query_count_does_not_grow_with_rows(client, staff, shop, role):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    def queries() -> int:
+    client.force_login(getattr(staff, role))
+
+    def queries() -> list[str]:
         with CaptureQueriesContext(connection) as captured:
-            assert manager_client.get(reverse("web:dashboard")).status_code == 200
-        return len(captured.captured_queries)
+            assert client.get(reverse("web:dashboard")).status_code == 200
+        return [query["sql"] for query in captured.captured_queries]
 
     _dashboard_world(staff, shop, deals=2)
     few = queries()
     _dashboard_world(staff, shop, deals=6)
-    assert queries() == few
-    # A fixed number per section (each visibility check reads the teams the user heads), none per row.
-    assert few <= 30
+    assert len(queries()) == len(few)
+    assert len(few) <= DASHBOARD_QUERIES[role]
+    assert len([sql for sql in few if "accounts_team" in sql]) <= 1  # the visibility scope read once
+
+
+def test_open_deals_of_every_pipeline_counted_with_the_funnel_of_the_default_one(manager_client, staff):
+    from sdelka.sales.models import Pipeline
+
+    own = CounterpartyFactory(owner=staff.manager)
+    DealFactory(counterparty=own, amount=Decimal("100.00"))
+    DealFactory(counterparty=own, amount=Decimal("50.00"))
+    other = Pipeline.objects.create(name="Тендеры")
+    Stage.objects.create(pipeline=other, name="Заявка", order=1, kind=StageKind.OPEN)
+    DealFactory(counterparty=own, pipeline=other, amount=Decimal("7.00"))
+    won = Stage.objects.filter(pipeline__is_default=True, kind=StageKind.WON).first()
+    DealFactory(counterparty=own, stage=won, closed_at=timezone.now(), amount=Decimal("900.00"))
+    DealFactory(counterparty=CounterpartyFactory(owner=staff.outsider), amount=Decimal("400.00"))
+
+    response = manager_client.get(reverse("web:dashboard"))
+
+    assert response.context["summary"].open_deals == 3  # two in the default pipeline, one in the other
+    funnel = response.context["funnel"]
+    assert [stage.name for stage in funnel] == list(
+        Stage.objects.filter(pipeline__is_default=True, kind=StageKind.OPEN)
+        .order_by("order")
+        .values_list("name", flat=True)
+    )
+    assert funnel[0].count == 2 and funnel[0].total == Decimal("150.00")
+    assert sum(stage.count for stage in funnel[1:]) == 0
 
 
 def test_dashboard_funnel_receivables_and_payments(manager_client, staff, shop):

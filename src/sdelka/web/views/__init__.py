@@ -32,7 +32,8 @@ AGING_LABELS = {
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = acting_user(request)
     scope = selectors.dashboard_scope(user=user, requested=request.GET.get("scope", ""))
-    funnel = selectors.deal_funnel(user=user, scope=scope)
+    deals = selectors.deal_figures(user=user, scope=scope)
+    funnel = deals.funnel
     weeks = selectors.weekly_sales(user=user, scope=scope)
     aging = selectors.receivables_aging(user=user, scope=scope)
     return render(
@@ -40,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "web/dashboard.html",
         {
             "scope": scope,
-            "summary": selectors.dashboard_summary(user=user, scope=scope),
+            "summary": selectors.dashboard_summary(user=user, scope=scope, open_deals=deals.open_deals),
             "tasks": selectors.dashboard_tasks(user=user, scope=scope),
             "funnel": funnel,
             "funnel_chart": charts.bar_chart([(stage.name, stage.total, stage.count) for stage in funnel]),
