@@ -69,7 +69,8 @@ def user_scope(user: User) -> Scope:
 
 def forget_scope(user: User) -> None:
     """Drop the kept `Scope` (after the user's teams changed while the object lives on)."""
-    user.__dict__.pop(SCOPE_ATTRIBUTE, None)
+    if hasattr(user, SCOPE_ATTRIBUTE):
+        delattr(user, SCOPE_ATTRIBUTE)  # through request.user's lazy wrapper too
 
 
 def _read_scope(user: User) -> Scope:

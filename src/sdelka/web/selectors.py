@@ -173,14 +173,16 @@ class DashboardSummary:
     tasks_due: int
 
 
-def dashboard_summary(*, user: User, scope: DashboardScope, open_deals: int) -> DashboardSummary:
-    """The figures of the dashboard's cards; `open_deals` comes from `deal_figures` (counted with the funnel)."""
-    unpaid = _owned(Invoice.objects.visible_to(user), user, scope).filter(status__in=OPEN_INVOICE_STATUSES)
+def dashboard_summary(
+    *, user: User, scope: DashboardScope, open_deals: int, aging: list[CurrencyAging]
+) -> DashboardSummary:
+    """The figures of the dashboard's cards. Open deals come from `deal_figures` (counted with the funnel), the
+    unpaid total from `receivables_aging` (what the open invoices still owe, every currency's row together)."""
     tasks = activity_selectors.task_list(user=user, mine=not scope.has_team or scope.owner_only, team=True)
     return DashboardSummary(
         counterparties=_owned(Counterparty.objects.visible_to(user), user, scope).filter(is_active=True).count(),
         open_deals=open_deals,
-        unpaid_total=unpaid.aggregate(total=Sum(F("total") - F("paid_amount")))["total"] or Decimal("0.00"),
+        unpaid_total=sum((row.open for row in aging), Decimal("0.00")),
         tasks_due=tasks.filter(is_done=False, due_at__lte=timezone.now()).count(),
     )
 

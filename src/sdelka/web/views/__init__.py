@@ -41,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "web/dashboard.html",
         {
             "scope": scope,
-            "summary": selectors.dashboard_summary(user=user, scope=scope, open_deals=deals.open_deals),
+            "summary": selectors.dashboard_summary(user=user, scope=scope, open_deals=deals.open_deals, aging=aging),
             "tasks": selectors.dashboard_tasks(user=user, scope=scope),
             "funnel": funnel,
             "funnel_chart": charts.bar_chart([(stage.name, stage.total, stage.count) for stage in funnel]),
