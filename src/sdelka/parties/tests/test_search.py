@@ -111,3 +111,5 @@ def test_the_search_query_spells_the_indexed_expressions(staff, book):
     by_digits = plan(selectors.search_counterparties(Counterparty.objects.all(), "770412"))
     assert "counterparty_search_trgm" in by_digits  # the phone digits
     assert "parties_counterparty_inn" in by_digits  # the ИНН prefix, on its own index
+    duplicates = plan(selectors.possible_duplicates(user=staff.director, name="омега", phone="+7 495 765-43-21"))
+    assert "counterparty_search_trgm" in duplicates
