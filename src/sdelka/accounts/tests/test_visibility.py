@@ -10,13 +10,18 @@ def visible_names(user):
     return set(Counterparty.objects.visible_to(user).values_list("name", flat=True))
 
 
-def test_each_role_sees_its_scope(staff):
+def one_of_each_kind(staff):
+    """A counterparty owned by each kind of user the rules tell apart, and one co-owned by the manager."""
     CounterpartyFactory(name="own", owner=staff.manager)
     CounterpartyFactory(name="colleague", owner=staff.other_manager)
     CounterpartyFactory(name="east", owner=staff.east_manager)
     CounterpartyFactory(name="outside", owner=staff.outsider)
     co_owned = CounterpartyFactory(name="co-owned", owner=staff.outsider)
     co_owned.co_owners.add(staff.manager)
+
+
+def test_each_role_sees_its_scope(staff):
+    one_of_each_kind(staff)
 
     assert visible_names(staff.manager) == {"own", "co-owned"}
     assert visible_names(staff.east_manager) == {"east"}
@@ -45,12 +50,7 @@ def test_what_hangs_off_a_counterparty_follows_it_for_every_role(staff):
     from sdelka.parties.models import ContactPerson
     from tests.factories import ContactPersonFactory
 
-    CounterpartyFactory(name="own", owner=staff.manager)
-    CounterpartyFactory(name="colleague", owner=staff.other_manager)
-    CounterpartyFactory(name="east", owner=staff.east_manager)
-    CounterpartyFactory(name="outside", owner=staff.outsider)
-    co_owned = CounterpartyFactory(name="co-owned", owner=staff.outsider)
-    co_owned.co_owners.add(staff.manager)
+    one_of_each_kind(staff)
     vip = CounterpartyFactory(name="vip", owner=staff.manager, is_vip=True)
     vip.vip_users.add(staff.accountant)
     named_vip = CounterpartyFactory(name="named vip", owner=staff.other_manager, is_vip=True)
