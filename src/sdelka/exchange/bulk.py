@@ -113,6 +113,15 @@ def _copy(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
+def without_flush_on_commit() -> None:
+    """PostgreSQL: the caller's transaction commits without waiting for its WAL to reach the disk. A database
+    crash may then lose the last commits (never half of one): only for writes that carry their own checkpoint
+    and are simply repeated by the next run."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def reserve_ids(model: type[models.Model], count: int) -> list[int] | None:
     """`count` new primary keys: from the table's sequence on PostgreSQL; on SQLite the ones after the
     highest ever used (safe because the caller's transaction holds SQLite's write lock); None elsewhere."""

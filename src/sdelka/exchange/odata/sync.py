@@ -794,6 +794,7 @@ class Syncer:
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         now = timezone.now()
         with transaction.atomic():
+            bulk.without_flush_on_commit()  # the page and its checkpoint are one transaction: a lost page is reread
             ids = bulk.insert_values(model, [row for _c, _i, row, _v in to_create])
             created = [(c, i, pk, v) for (c, i, _row, v), pk in zip(to_create, ids, strict=True)]
             to_update_ids = [(c, i, obj.pk, v) for c, i, obj, v in to_update]

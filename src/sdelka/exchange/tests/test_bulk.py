@@ -154,3 +154,34 @@ def test_a_catalogue_applied_by_the_fast_path_equals_the_generic_one(monkeypatch
     assert fast[1] == slow[1]  # (the first counts differ: the second base finds the property and price type by name)
     assert fast_rows == slow_rows
     assert len(fast_rows["products"]) == 2 * COUNT and len(fast_rows["stock"]) == 4 * COUNT
+
+
+@pytest.mark.django_db
+def test_insert_values_fills_defaults_and_one_time_stamp_like_an_instance() -> None:
+    from sdelka.parties.models import Counterparty, CounterpartyKind
+    from tests.factories import UserFactory
+
+    owner = UserFactory.create().pk
+    rows = [
+        {"name": "ООО Один", "inn": "7707083893", "owner_id": owner},
+        {"name": "ИП Два", "kind": CounterpartyKind.ENTREPRENEUR, "created_at": None, "owner_id": owner},
+    ]
+    with transaction.atomic():
+        ids = bulk.insert_values(Counterparty, rows)
+    one, two = (Counterparty.objects.get(pk=pk) for pk in ids)
+    assert (one.name, one.inn, one.kind, one.is_active, one.kpp) == ("ООО Один", "7707083893", "legal", True, "")
+    assert two.kind == CounterpartyKind.ENTREPRENEUR
+    assert one.created_at == one.updated_at == two.created_at is not None  # auto_now fields: one stamp, always
+
+
+@pytest.mark.django_db
+def test_set_column_updates_only_the_given_rows() -> None:
+    unit = Unit.objects.get(okei="796")
+    products = [Product.objects.create(name=f"Товар {i}", unit=unit) for i in range(3)]
+    with transaction.atomic():
+        bulk.set_column(Product, "name", "Переименован", [products[0].pk, products[2].pk])
+    assert list(Product.objects.order_by("pk").values_list("name", flat=True)) == [
+        "Переименован",
+        "Товар 1",
+        "Переименован",
+    ]
