@@ -6,8 +6,8 @@ and new objects, by key.
   have changed too (merge.py).
 * Pass 1: `$select=Ref_Key,DataVersion` with the rule's filter, ordered by Ref_Key, pages of KEY_PAGE with
   `$top`/`$skip` (1C has no server paging), read in a thread. An object whose DataVersion is the one its
-  ExternalRef keeps and whose Sdelka object still exists is unchanged: its ref is marked seen by the run (page
-  by page, while 1C serves the next), nothing more.
+  ExternalRef keeps and whose Sdelka object still exists is unchanged: nothing is done to it but marking its
+  ref seen by the run (page by page, while 1C serves the next) when its last sighting is over SEEN_REFRESH old.
 * Pass 2: the rest is read by key (`Ref_Key eq guid'…' or …`, URLs kept short by the client) while the
   unchanged refs are marked, then applied page by page exactly as the paged read applies a page. When so many
   changed that reading them by key would take more requests than the paged read, the paged read runs instead.
@@ -24,11 +24,13 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 KEY_PAGE = 20_000  # pass 1 reads two short fields (~2 MB a page): fewer pages, fewer of 1C's slow large $skip
 KEYS_PER_REQUEST = 20  # about as many `Ref_Key eq guid'…'` as fit a URL of client.MAX_URL with a rule's $select
 MAX_GONE_LISTED = 100
+# An unchanged object's "last sync" (ExternalRef.seen_run) is moved on when older than this: rewriting every
+# ref on every run (each 15 minutes, say) would cost more than the rest of the run and bloat the table.
+SEEN_REFRESH = timedelta(hours=1)
 _GONE = gettext_lazy(
     "1C no longer returns this object (deleted there, or it no longer matches the rule's filter); Sdelka keeps it."
 )
@@ -56,6 +61,7 @@ class Known:
     pk: int
     version: str
     alive: bool  # the Sdelka object still exists
+    seen_at: datetime | None  # when the run that last saw it started
 
 
 def applies(syncer: Syncer, rule: MappingRule) -> bool:
@@ -102,8 +108,8 @@ def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
     """external id → its ref, for every ref of this kind and base: one query."""
     alive = Exists(target.model._default_manager.filter(pk=OuterRef("object_id")))
     refs = ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).annotate(alive=alive)
-    return {ext: Known(pk, version, bool(exists)) for ext, pk, version, exists in refs.values_list(
-        "external_id", "pk", "version", "alive")}  # fmt: skip
+    return {ext: Known(pk, version, bool(exists), seen_at) for ext, pk, version, exists, seen_at in refs.values_list(
+        "external_id", "pk", "version", "alive", "seen_run__started_at")}  # fmt: skip
 
 
 def _read_versions(syncer: Syncer, rule: MappingRule, key_pages: SimpleQueue[list[tuple[str, str]] | None]) -> None:
@@ -126,18 +132,20 @@ def _compare(
     versions: dict[str, str] = {}
     unchanged: list[int] = []
     changed: list[str] = []
+    stale = (syncer.run.started_at if syncer.run else timezone.now()) - SEEN_REFRESH
     while (page := key_pages.get()) is not None:
         seen: list[int] = []
         for key, version in page:
             versions[key] = version
             ref = known.get(key)
             if ref is not None and version and ref.version == version and ref.alive:
-                seen.append(ref.pk)
+                unchanged.append(ref.pk)
+                if ref.seen_at is None or ref.seen_at < stale:
+                    seen.append(ref.pk)
             else:
                 changed.append(key)
         if syncer.run is not None:
             bulk.set_column(ExternalRef, "seen_run_id", syncer.run.pk, seen)
-        unchanged += seen
     return versions, unchanged, changed
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from django.utils import timezone
 
 from sdelka.exchange.models import Conflict, Connection, ExchangeEvent, ExchangeRun, ExternalRef, RunStatus
 from sdelka.exchange.odata.client import MAX_URL
@@ -88,7 +90,8 @@ def test_only_changed_and_new_objects_are_read_in_full(fake: FakeOneC, connectio
     assert ExternalRef.objects.get(external_id=new["Ref_Key"]).version == new["DataVersion"]
     run = ExchangeRun.objects.get(pk=result.run_id)
     assert (run.total, run.done, run.created, run.updated, run.unchanged) == (7, 7, 1, 1, 5)
-    assert ExternalRef.objects.exclude(seen_run=run).count() == 0
+    marked = set(ExternalRef.objects.filter(seen_run=run).values_list("external_id", flat=True))
+    assert marked == {parties[3]["Ref_Key"], new["Ref_Key"]}  # the unchanged were seen by the pull an hour ago at most
 
     before = len(fake.requests)
     quiet = sync(connection, task)
@@ -218,3 +221,16 @@ def test_a_failing_key_pass_fails_the_rule_and_applies_nothing(
     assert task.checkpoint["rule"] == task.ordered_rules()[0].pk
     fake.faults.clear()
     assert sync(connection, task).rules[0].updated == 1
+
+
+def test_an_unchanged_objects_last_sync_moves_on_once_an_hour(
+    fake: FakeOneC, connection: Connection, task: SyncTask
+) -> None:
+    pulled(fake, connection, task, count=3)
+    pull = ExchangeRun.objects.get()
+    second = sync(connection, task)
+    assert ExternalRef.objects.filter(seen_run=pull).count() == 3  # seen minutes ago: not rewritten
+    ExchangeRun.objects.filter(pk=pull.pk).update(started_at=timezone.now() - timedelta(minutes=61))
+    third = sync(connection, task)
+    assert third.rules[0].unchanged == 3 and second.rules[0].unchanged == 3
+    assert ExternalRef.objects.filter(seen_run_id=third.run_id).count() == 3
