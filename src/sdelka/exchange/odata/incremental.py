@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,7 @@ class Known:
     pk: int
     version: str
     alive: bool  # the Sdelka object still exists
-    seen_at: datetime | None  # when the run that last saw it started
+    seen_run_id: int | None  # the run that last saw it
 
 
 def applies(syncer: Syncer, rule: MappingRule) -> bool:
@@ -108,8 +108,8 @@ def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
     """external id → its ref, for every ref of this kind and base: one query."""
     alive = Exists(target.model._default_manager.filter(pk=OuterRef("object_id")))
     refs = ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).annotate(alive=alive)
-    return {ext: Known(pk, version, bool(exists), seen_at) for ext, pk, version, exists, seen_at in refs.values_list(
-        "external_id", "pk", "version", "alive", "seen_run__started_at")}  # fmt: skip
+    return {ext: Known(pk, version, bool(exists), seen) for ext, pk, version, exists, seen in refs.values_list(
+        "external_id", "pk", "version", "alive", "seen_run_id")}  # fmt: skip
 
 
 def _read_versions(syncer: Syncer, rule: MappingRule, key_pages: SimpleQueue[list[tuple[str, str]] | None]) -> None:
@@ -132,7 +132,10 @@ def _compare(
     versions: dict[str, str] = {}
     unchanged: list[int] = []
     changed: list[str] = []
-    stale = (syncer.run.started_at if syncer.run else timezone.now()) - SEEN_REFRESH
+    since = (syncer.run.started_at if syncer.run else timezone.now()) - SEEN_REFRESH
+    recent = set(
+        ExchangeRun.objects.filter(connection=syncer.connection, started_at__gte=since).values_list("pk", flat=True)
+    )
     while (page := key_pages.get()) is not None:
         seen: list[int] = []
         for key, version in page:
@@ -140,7 +143,7 @@ def _compare(
             ref = known.get(key)
             if ref is not None and version and ref.version == version and ref.alive:
                 unchanged.append(ref.pk)
-                if ref.seen_at is None or ref.seen_at < stale:
+                if ref.seen_run_id not in recent:
                     seen.append(ref.pk)
             else:
                 changed.append(key)
