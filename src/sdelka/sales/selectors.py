@@ -4,9 +4,13 @@ shows fetched up front (no query per row)."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+
+from sdelka.core.models import ExchangeRate
 
 from .models import (
     Contract,
@@ -150,3 +154,12 @@ def contract_options(
     if chosen not in (None, ""):
         offered = queryset.filter(Q(pk__in=offered.values("pk")) | Q(pk=chosen, counterparty=counterparty))
     return list(offered.order_by("-date", "-id"))
+
+
+def latest_rates(codes: Iterable[str]) -> dict[str, Decimal]:
+    """Roubles per unit of each currency at its latest known rate, in one query; RUB is 1, a currency with no
+    rate yet is missing from the answer."""
+    wanted = {code for code in codes if code != "RUB"}
+    latest = ExchangeRate.objects.filter(currency_id=OuterRef("currency_id")).order_by("-date").values("pk")[:1]
+    rates = ExchangeRate.objects.filter(currency_id__in=wanted, pk=Subquery(latest))
+    return {"RUB": Decimal(1), **{rate.currency_id: rate.rate / rate.nominal for rate in rates}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -206,11 +207,24 @@ class FunnelStage:
 class DealFigures:
     funnel: list[FunnelStage]
     open_deals: int
+    unrated: list[str] = field(default_factory=list)  # currencies of funnel deals left out of the sums: no rate
+
+
+def _in_rates(amounts: Sequence[tuple[str, Decimal]], rates: dict[str, Decimal]) -> tuple[Decimal, set[str]]:
+    """(the sum in roubles at `rates`, the currencies without a rate, whose amounts are left out)."""
+    total, unrated = Decimal(0), set()
+    for code, amount in amounts:
+        if code in rates:
+            total += amount * rates[code]
+        else:
+            unrated.add(code)
+    return total.quantize(Decimal("0.01")), unrated
 
 
 def deal_figures(*, user: User, scope: DashboardScope) -> DealFigures:
     """The open deals of every pipeline (the summary's count) and those of the default pipeline by stage, with
-    counts and sums (the funnel): one grouped query with filtered aggregates, and one for the stages."""
+    counts and sums in roubles at the latest rates (the funnel): one grouped query with filtered aggregates, one
+    for the stages and one for the rates."""
     stages = list(
         Stage.objects.filter(pipeline__is_default=True, kind=StageKind.OPEN).order_by(
             "pipeline__name", "pipeline", "order"
@@ -221,24 +235,28 @@ def deal_figures(*, user: User, scope: DashboardScope) -> DealFigures:
     is_open = Q(stage__kind=StageKind.OPEN)
     in_funnel = Q(pipeline_id=pipeline_id, closed_at__isnull=True) if pipeline_id else Q(pk__in=[])
     deals = _owned(Deal.objects.visible_to(user), user, scope).filter(is_open | in_funnel)
-    rows = {
-        row["stage_id"]: row
-        for row in deals.order_by()
-        .values("stage_id")
+    rows = list(
+        deals.order_by()
+        .values("stage_id", "currency_id")
         .annotate(
             open=Count("pk", filter=is_open),
             count=Count("pk", filter=in_funnel),
             total=Coalesce(Sum("amount", filter=in_funnel), Decimal(0), output_field=MONEY_FIELD),
         )
-    }
-    empty = {"count": 0, "total": Decimal(0)}
-    return DealFigures(
-        funnel=[
-            FunnelStage(stage.name, stage.kind, rows.get(stage.pk, empty)["count"], rows.get(stage.pk, empty)["total"])
-            for stage in stages
-        ],
-        open_deals=sum(row["open"] for row in rows.values()),
     )
+    amounts: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
+    counts: dict[int, int] = defaultdict(int)
+    for row in rows:
+        counts[row["stage_id"]] += row["count"]
+        if row["count"]:
+            amounts[row["stage_id"]].append((row["currency_id"], row["total"]))
+    rates = sales_selectors.latest_rates({row["currency_id"] for row in rows})
+    funnel, unrated = [], set()
+    for stage in stages:
+        total, missing = _in_rates(amounts[stage.pk], rates)
+        unrated |= missing
+        funnel.append(FunnelStage(stage.name, stage.kind, counts[stage.pk], total))
+    return DealFigures(funnel=funnel, open_deals=sum(row["open"] for row in rows), unrated=sorted(unrated))
 
 
 @dataclass(frozen=True)
@@ -566,7 +584,8 @@ def pipeline_for(pk: Any) -> Pipeline:
 class BoardColumn:
     stage: Any
     deals: list[Deal]
-    total: Decimal
+    total: Decimal  # in roubles at the latest rates
+    unrated: list[str] = field(default_factory=list)  # currencies left out of the total: no rate
 
 
 def deal_board(*, user: User, pipeline: Pipeline, owner: int | None = None, team: bool = True) -> list[BoardColumn]:
@@ -582,12 +601,12 @@ def deal_board(*, user: User, pipeline: Pipeline, owner: int | None = None, team
     by_stage: dict[int, list[Deal]] = {stage.pk: [] for stage in stages}
     for deal in deals:
         by_stage.setdefault(deal.stage_id, []).append(deal)
-    return [
-        BoardColumn(
-            stage=stage, deals=by_stage[stage.pk], total=sum((d.amount for d in by_stage[stage.pk]), Decimal(0))
-        )
-        for stage in stages
-    ]
+    rates = sales_selectors.latest_rates({str(deal.currency_id) for column in by_stage.values() for deal in column})
+    columns = []
+    for stage in stages:
+        total, unrated = _in_rates([(str(deal.currency_id), deal.amount) for deal in by_stage[stage.pk]], rates)
+        columns.append(BoardColumn(stage=stage, deals=by_stage[stage.pk], total=total, unrated=sorted(unrated)))
+    return columns
 
 
 def deal_page(*, user: User, page: int = 1, open_only: bool = False, owner: int | None = None) -> Page[Deal]:

@@ -654,6 +654,27 @@ def test_open_deals_of_every_pipeline_counted_with_the_funnel_of_the_default_one
     assert sum(stage.count for stage in funnel[1:]) == 0
 
 
+def test_funnel_and_board_sum_deals_in_roubles_at_the_latest_rates(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    sales_services.set_exchange_rate(currency="USD", date=date(2026, 1, 1), rate="70.0000")
+    sales_services.set_exchange_rate(currency="USD", date=date(2026, 3, 1), rate="80.0000")  # the latest counts
+    sales_services.set_exchange_rate(currency="EUR", date=date(2026, 3, 1), rate="9000.0000", nominal=100)
+    DealFactory(counterparty=own, amount=Decimal("100.00"))
+    DealFactory(counterparty=own, amount=Decimal("10.00"), currency_id="USD")
+    DealFactory(counterparty=own, amount=Decimal("2.00"), currency_id="EUR")
+    DealFactory(counterparty=own, amount=Decimal("5.00"), currency_id="CNY")  # no rate: counted, not summed
+
+    response = manager_client.get(reverse("web:dashboard"))
+    first = response.context["funnel"][0]
+    assert first.count == 4 and first.total == Decimal("1080.00")  # 100 + 10 × 80 + 2 × 90
+    assert response.context["unrated"] == ["CNY"]
+    assert "CNY" in response.content.decode()
+
+    board = manager_client.get(reverse("web:deal-board"))
+    column = board.context["columns"][0]
+    assert column.total == Decimal("1080.00") and column.unrated == ["CNY"]
+
+
 def test_dashboard_funnel_receivables_and_payments(manager_client, staff, shop):
     own = CounterpartyFactory(owner=staff.manager)
     for amount in ("100.00", "250.00"):

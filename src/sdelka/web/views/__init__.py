@@ -44,6 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "summary": selectors.dashboard_summary(user=user, scope=scope, open_deals=deals.open_deals, aging=aging),
             "tasks": selectors.dashboard_tasks(user=user, scope=scope),
             "funnel": funnel,
+            "unrated": deals.unrated,
             "funnel_chart": charts.bar_chart([(stage.name, stage.total, stage.count) for stage in funnel]),
             "weeks": weeks,
             "sales_chart": charts.column_chart([_week_row(week) for week in weeks]),
