@@ -991,7 +991,9 @@ class Applier:
             (price_type, product, variant): (pk, value)
             for pk, price_type, product, variant, value in catalog.Price.objects.filter(
                 bulk.one_of("product_id", set(products.values()))
-            ).values_list("pk", "price_type_id", "product_id", "variant_id", "value")
+            )
+            .order_by()
+            .values_list("pk", "price_type_id", "product_id", "variant_id", "value")
         }
         wanted: dict[tuple[int, int, int | None], Decimal] = {}
         create: list[tuple[Any, ...]] = []
@@ -1103,10 +1105,14 @@ class Applier:
         if not per_offer:
             return
         existing: dict[tuple[int, int | None], dict[int, tuple[int, Decimal]]] = defaultdict(dict)
-        for pk, product, variant, warehouse, stored in catalog.StockLevel.objects.filter(
-            bulk.one_of("product_id", {t[0] for t in per_offer}), bulk.one_of("warehouse_id", base_warehouses)
-        ).values_list("pk", "product_id", "variant_id", "warehouse_id", "quantity"):
-            existing[(product, variant)][warehouse] = (pk, stored)
+        # By product alone: with the warehouses too, PostgreSQL's planner (the table grows within the file's
+        # transaction, unanalysed) scanned every level of the base's warehouses, batch after batch.
+        rows = catalog.StockLevel.objects.filter(bulk.one_of("product_id", {t[0] for t in per_offer})).order_by()
+        for pk, product, variant, warehouse, stored in rows.values_list(
+            "pk", "product_id", "variant_id", "warehouse_id", "quantity"
+        ):
+            if warehouse in base_warehouses:
+                existing[(product, variant)][warehouse] = (pk, stored)
         create: list[tuple[Any, ...]] = []
         update: list[tuple[Any, ...]] = []
         now = timezone.now()

@@ -18,6 +18,7 @@ import codecs
 import io
 import os
 import re
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -230,21 +231,30 @@ def safe_iterparse(
 
 
 _FRAGMENT_TAG = b"_sdelka_fragment"
+_PARSERS = threading.local()  # an lxml parser is not to be shared between threads; made once per thread
+
+
+def _fragment_parser(encoding: str) -> etree.XMLParser:
+    parsers: dict[str, etree.XMLParser] = _PARSERS.__dict__.setdefault("by_encoding", {})
+    parser = parsers.get(encoding)
+    if parser is None:
+        parser = parsers[encoding] = etree.XMLParser(
+            encoding=encoding,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+    return parser
 
 
 def parse_fragment(data: bytes, *, encoding: str, context: bytes, line: int | None) -> etree._Element:
     """Parse one element cut from a file as bytes (in the file's ``encoding``; ``context``: the namespace
     declarations in scope there, as attribute text), hardened like the file itself. Errors carry the line in the
     file (the element starts on ``line``)."""
-    parser = etree.XMLParser(
-        encoding=encoding,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = _fragment_parser(encoding)
     wrapped = b"<" + _FRAGMENT_TAG + context + b">" + data + b"</" + _FRAGMENT_TAG + b">"
     try:
         root = etree.fromstring(wrapped, parser)

@@ -17,6 +17,7 @@ from sdelka.exchange.records import RecordProblem
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 _SPACES = re.compile(r"[\s\u00a0\u2007\u2009\u202f']+")
+_PLAIN_NUMBER = re.compile(r"-?\d{1,30}(\.\d{1,30})?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?"
@@ -30,6 +31,8 @@ def parse_decimal(text: str | None, *, field: str) -> Decimal | None:
     """ "1 234,50", "1234.5", "1\u00a0234", "-5" → Decimal; "" / None → None; anything else → RecordProblem."""
     if text is None:
         return None
+    if _PLAIN_NUMBER.fullmatch(text):  # what 1C writes: no spaces, a point or nothing before the decimals
+        return Decimal(text)
     raw = text
     cleaned = _SPACES.sub("", text)
     if not cleaned:
