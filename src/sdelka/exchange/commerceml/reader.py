@@ -248,9 +248,13 @@ class _Reader:
             source, events=("end",), tag=tags, prolog=prolog, wrap=split if self.raw else None
         ):
             if splitters and local_name(element) == PLACEHOLDER:
-                span = splitters[0].take(element.get("n"))
-                if span is not None:
-                    yield from self._span(span, element.sourceline or 1, encoding)
+                first_line = element.sourceline or 1
+                for span, offset in splitters[0].take(element.get("n")):
+                    raw = self._span_raw(span, first_line + offset, encoding)
+                    if raw is not None:
+                        yield raw
+                    else:
+                        yield from self._span_parsed(span, first_line + offset, encoding)
                 release(element)
                 continue
             handler = self._handler(element)
@@ -313,23 +317,26 @@ class _Reader:
 
     # elements cut from the file unparsed (see spans.py) --------------------------------------------------------
 
-    def _span(self, span: Span, line: int, encoding: str) -> Iterator[Record]:
-        """A cut product or offer: raw as it is when its Ид (and pictures) can be read off its bytes, else parsed
-        now and taken like an element of the tree."""
+    def _span_raw(self, span: Span, line: int, encoding: str) -> RawElement | None:
+        """A cut product or offer as it is, when its Ид (and pictures) can be read off its bytes; else None."""
         facts = _span_facts(span, encoding)
-        if facts is not None:
-            external_id, images = facts
-            if span.kind == "offer" or split_variant_id(external_id)[1] is None:
-                yield RawElement(
-                    kind=span.kind,
-                    external_id=external_id,
-                    digest=_span_digest(span, encoding),
-                    data=span.data,
-                    line=line,
-                    images=images,
-                    expand=partial(self._expand_span, encoding, span.context),
-                )
-                return
+        if facts is None:
+            return None
+        external_id, images = facts
+        if span.kind == "product" and split_variant_id(external_id)[1] is not None:
+            return None  # an old "guid#guid" Товар: its base product depends on the goods before it
+        return RawElement(
+            kind=span.kind,
+            external_id=external_id,
+            digest=_span_digest(span, encoding),
+            data=span.data,
+            line=line,
+            images=images,
+            expand=partial(self._expand_span, encoding, span.context),
+        )
+
+    def _span_parsed(self, span: Span, line: int, encoding: str) -> Iterator[Record]:
+        """A cut element parsed now and taken like an element of the tree."""
         element = parse_fragment(span.data, encoding=encoding, context=span.context, line=line)
         raw = self._raw(span.kind, element, line)
         if raw is not None:

@@ -79,7 +79,7 @@ class SpanSplitter:
         self.eof = False
         # Open elements outside the cut ones: (local name, namespace declarations in scope).
         self.stack: list[tuple[bytes, bytes]] = []
-        self.spans: dict[str, Span] = {}
+        self.spans: dict[str, list[tuple[Span, int]]] = {}
         self.count = 0
 
     # --- the stream lxml reads ---
@@ -89,26 +89,41 @@ class SpanSplitter:
         pieces: list[bytes] = []
         total = 0
         cut = 0
+        group: list[tuple[Span, int]] | None = None  # cut elements in a row share one placeholder (one lxml event)
+        lines = 0  # newlines in the group before the next element
         while total < size and cut < READ_AHEAD:
             piece = self._next()
             if piece is None:
                 break
             if isinstance(piece, Span):
                 cut += len(piece.data)
-                piece = self._placeholder(piece)
+                if group is None:
+                    group, lines = [], 0
+                    pieces.append(self._placeholder(group))
+                group.append((piece, lines))
+                newlines = piece.data.count(b"\n")
+                lines += newlines
+                piece = b"\n" * newlines
+            elif group is not None and piece.isspace():  # between two cut elements: only its newlines matter
+                newlines = piece.count(b"\n")
+                lines += newlines
+                piece = b"\n" * newlines
+            else:
+                group = None
             pieces.append(piece)
             total += len(piece)
         return b"".join(pieces)
 
-    def take(self, number: str | None) -> Span | None:
-        """The cut element of placeholder ``number`` (None for an element that only looks like a placeholder)."""
-        return self.spans.pop(number, None) if number is not None else None
+    def take(self, number: str | None) -> list[tuple[Span, int]]:
+        """The cut elements behind placeholder ``number``, each with how many lines after the placeholder's it starts
+        (none for an element that only looks like a placeholder)."""
+        return self.spans.pop(number, []) if number is not None else []
 
-    def _placeholder(self, span: Span) -> bytes:
+    def _placeholder(self, group: list[tuple[Span, int]]) -> bytes:
         self.count += 1
         number = str(self.count)
-        self.spans[number] = span
-        return f'<{PLACEHOLDER} n="{number}"/>'.encode("ascii") + b"\n" * span.data.count(b"\n")
+        self.spans[number] = group
+        return f'<{PLACEHOLDER} n="{number}"/>'.encode("ascii")
 
     # --- buffer ---
 
