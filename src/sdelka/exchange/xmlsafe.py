@@ -269,19 +269,19 @@ def parse_fragment(data: bytes, *, encoding: str, context: bytes, line: int | No
     return root[0]
 
 
-_LOCAL_NAMES: dict[object, str] = {}
-_LOCAL_NAMES_MAX = 4096  # a hostile file with endless distinct tags must not grow the cache without end
+LOCAL_NAMES: dict[object, str] = {}  # tag → local name (readers may look here before calling local_name)
+LOCAL_NAMES_MAX = 4096  # a hostile file with endless distinct tags must not grow the cache without end
 
 
 def local_name(element: etree._Element) -> str:
     """The tag without its namespace (``{urn:1C.ru:commerceml_2}Товар`` → ``Товар``). Called for every
     element a reader looks at, so the answer per tag is cached."""
     tag = element.tag
-    name = _LOCAL_NAMES.get(tag)
+    name = LOCAL_NAMES.get(tag)
     if name is None:
         name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
-        if len(_LOCAL_NAMES) < _LOCAL_NAMES_MAX:
-            _LOCAL_NAMES[tag] = name
+        if len(LOCAL_NAMES) < LOCAL_NAMES_MAX:
+            LOCAL_NAMES[tag] = name
     return name
 
 

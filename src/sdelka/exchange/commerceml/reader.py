@@ -69,6 +69,7 @@ from sdelka.exchange.records import (
     Warehouse,
 )
 from sdelka.exchange.xmlsafe import (
+    LOCAL_NAMES,
     Prolog,
     Source,
     inspect_prolog,
@@ -111,8 +112,9 @@ _FRAGMENT_PARSER = etree.XMLParser(
 def _children(element: Element) -> dict[str, Element]:
     """First child per local name."""
     found: dict[str, Element] = {}
+    known = LOCAL_NAMES  # local_name's cache, read inline: this runs for every element a record is made of
     for child in element:
-        name = local_name(child)
+        name = known.get(child.tag) or local_name(child)
         if name and name not in found:
             found[name] = child
     return found
@@ -121,7 +123,7 @@ def _children(element: Element) -> dict[str, Element]:
 def _all(element: Element | None, name: str) -> list[Element]:
     if element is None:
         return []
-    return [child for child in element if local_name(child) == name]
+    return list(element.iterchildren(f"{{*}}{name}"))  # filtered in C, any namespace or none
 
 
 def _text(element: Element | None) -> str:
@@ -140,9 +142,8 @@ def _opt_text(element: Element | None) -> str | None:
 def _child_text(element: Element | None, name: str) -> str:
     if element is None:
         return ""
-    for child in element:
-        if local_name(child) == name:
-            return (child.text or "").strip()
+    for child in element.iterchildren(f"{{*}}{name}"):
+        return (child.text or "").strip()
     return ""
 
 
