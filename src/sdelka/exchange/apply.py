@@ -191,6 +191,7 @@ class Applier:
         self._reference_stamps: dict[str, str] = {}
         self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
         self._pictures: dict[str, str] = {}  # the current batch's picture paths → "size/CRC-32"
+        self._digest_pks: dict[tuple[str, str], int] = {}  # (source, 1C id) → ElementDigest id, of this batch
 
     # --- journal ---
 
@@ -244,6 +245,7 @@ class Applier:
     def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
         self._memo = {}
         self._tainted = set()
+        self._digest_pks = {}
         by_type: dict[type, list[Any]] = defaultdict(list)
         raws: list[r.RawElement] = []
         for record in batch:
@@ -402,7 +404,8 @@ class Applier:
         return changed
 
     def _stored_digests(self, source: str, external_ids: set[str]) -> dict[str, tuple[str, bool, bool]]:
-        """1C id → (stored digest, its object exists as a product, … as a variant)."""
+        """1C id → (stored digest, its object exists as a product, … as a variant); the rows' ids are kept for
+        `_store_digests`."""
         rows = (
             ElementDigest.objects.filter(
                 bulk.one_of("external_id", external_ids), connection=self.connection, source=source
@@ -412,9 +415,13 @@ class Applier:
                 product_alive=Exists(catalog.Product.objects.filter(pk=OuterRef("object_id"))),
                 variant_alive=Exists(catalog.Variant.objects.filter(pk=OuterRef("object_id"))),
             )
-            .values_list("external_id", "digest", "product_alive", "variant_alive")
+            .values_list("pk", "external_id", "digest", "product_alive", "variant_alive")
         )
-        return {ext: (digest, product, variant) for ext, digest, product, variant in rows}
+        found: dict[str, tuple[str, bool, bool]] = {}
+        for pk, ext, digest, product, variant in rows:
+            found[ext] = (digest, product, variant)
+            self._digest_pks[(source, ext)] = pk
+        return found
 
     def _store_digests(self, changed: list[r.RawElement]) -> None:
         """Digests of the applied elements that the batch journalled nothing about (the last of duplicates wins)."""
@@ -428,19 +435,10 @@ class Applier:
                 wanted[(self._source(raw), raw.external_id)] = (self._digest(raw), target)
         if not wanted:
             return
-        existing: dict[tuple[str, str], int] = {}
-        by_source: dict[str, set[str]] = defaultdict(set)
-        for source, ext in wanted:
-            by_source[source].add(ext)
-        for source, ids in by_source.items():
-            rows = ElementDigest.objects.filter(
-                bulk.one_of("external_id", ids), connection=self.connection, source=source
-            ).values_list("external_id", "pk")
-            existing.update({(source, ext): pk for ext, pk in rows})
         create: list[tuple[Any, ...]] = []
         update: list[tuple[Any, ...]] = []
         for key, (digest, target) in wanted.items():
-            pk = existing.get(key)
+            pk = self._digest_pks.get(key)  # read with the stored digests at the start of the batch
             if pk is None:
                 create.append((self.connection.pk, *key, digest, target))
             else:
@@ -1107,8 +1105,8 @@ class Applier:
         existing: dict[tuple[int, int | None], dict[int, tuple[int, Decimal]]] = defaultdict(dict)
         # By product alone: with the warehouses too, PostgreSQL's planner (the table grows within the file's
         # transaction, unanalysed) scanned every level of the base's warehouses, batch after batch.
-        rows = catalog.StockLevel.objects.filter(bulk.one_of("product_id", {t[0] for t in per_offer})).order_by()
-        for pk, product, variant, warehouse, stored in rows.values_list(
+        stored_levels = catalog.StockLevel.objects.filter(bulk.one_of("product_id", {t[0] for t in per_offer}))
+        for pk, product, variant, warehouse, stored in stored_levels.order_by().values_list(
             "pk", "product_id", "variant_id", "warehouse_id", "quantity"
         ):
             if warehouse in base_warehouses:
