@@ -11,6 +11,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import QueryDict
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from sdelka.accounts.models import Team
 from sdelka.exchange.models import Direction
@@ -76,7 +77,7 @@ class RuleForm(forms.Form):
         help_text=_("Only the 1C objects that match, e.g. IsFolder eq false and DeletionMark eq false."),
     )
     direction = forms.ChoiceField(label=_("Direction"), choices=Direction.choices)
-    is_active = forms.BooleanField(label=_("Active"), required=False)
+    is_active = forms.BooleanField(label=pgettext_lazy("switched on", "Active"), required=False)
 
     def __init__(self, *args: Any, metadata: OneCMetadata, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -305,4 +306,4 @@ class TaskForm(forms.Form):
         required=False,
         help_text=_("Administrators and integrators may always run a task; members of these teams may run it too."),
     )
-    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    is_active = forms.BooleanField(label=pgettext_lazy("switched on", "Active"), required=False, initial=True)

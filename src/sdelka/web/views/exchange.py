@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from sdelka.exchange import selectors as exchange_selectors
@@ -110,7 +111,10 @@ def configuration_title(code: str) -> str:
 
 def connection_settings(connection: Connection) -> list[tuple[str, Any]]:
     """What the connection is set to, as label/value rows; secrets are never shown."""
-    rows: list[tuple[str, Any]] = [(_("Kind"), connection.get_kind_display()), (_("Active"), connection.is_active)]
+    rows: list[tuple[str, Any]] = [
+        (_("Kind"), connection.get_kind_display()),
+        (pgettext("switched on", "Active"), connection.is_active),
+    ]
     if connection.kind == ConnectionKind.SITE:
         rows += [
             (_("Exchange login"), connection.login or "—"),
