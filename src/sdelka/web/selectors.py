@@ -170,21 +170,26 @@ def _owned(queryset: QuerySet[Any], user: User, scope: DashboardScope, path: str
 class DashboardSummary:
     counterparties: int
     open_deals: int
-    unpaid_total: Decimal
+    unpaid_total: Decimal  # in roubles at the latest rates
     tasks_due: int
+    unpaid_unrated: list[str] = field(default_factory=list)  # currencies left out of it: no rate yet
 
 
 def dashboard_summary(
     *, user: User, scope: DashboardScope, open_deals: int, aging: list[CurrencyAging]
 ) -> DashboardSummary:
     """The figures of the dashboard's cards. Open deals come from `deal_figures` (counted with the funnel), the
-    unpaid total from `receivables_aging` (what the open invoices still owe, every currency's row together)."""
+    unpaid total from `receivables_aging` (what the open invoices still owe, every currency's row in roubles at
+    its latest rate)."""
     tasks = activity_selectors.task_list(user=user, mine=not scope.has_team or scope.owner_only, team=True)
+    owed = [(row.currency, row.open) for row in aging]
+    unpaid, unrated = _in_rates(owed, sales_selectors.latest_rates({code for code, _open in owed}))
     return DashboardSummary(
         counterparties=_owned(Counterparty.objects.visible_to(user), user, scope).filter(is_active=True).count(),
         open_deals=open_deals,
-        unpaid_total=sum((row.open for row in aging), Decimal("0.00")),
+        unpaid_total=unpaid,
         tasks_due=tasks.filter(is_done=False, due_at__lte=timezone.now()).count(),
+        unpaid_unrated=sorted(unrated),
     )
 
 

@@ -699,6 +699,16 @@ def test_dashboard_funnel_receivables_and_payments(manager_client, staff, shop):
     assert not response.context["scope"].has_team
 
 
+def test_unpaid_total_adds_currencies_in_roubles_at_the_latest_rates(manager_client, staff):
+    own = CounterpartyFactory(owner=staff.manager)
+    sales_services.set_exchange_rate(currency="USD", date=date(2026, 3, 1), rate="80.0000")
+    InvoiceFactory(counterparty=own, status="issued", total=Decimal("40.00"))
+    InvoiceFactory(counterparty=own, status="issued", total=Decimal("10.00"), currency_id="USD")
+    InvoiceFactory(counterparty=own, status="issued", total=Decimal("3.00"), currency_id="CNY")
+    summary = manager_client.get(reverse("web:dashboard")).context["summary"]
+    assert summary.unpaid_total == Decimal("840.00") and summary.unpaid_unrated == ["CNY"]
+
+
 def test_dashboard_charts_are_accessible_svg_with_a_table(manager_client, staff, shop):
     own = CounterpartyFactory(owner=staff.manager)
     DealFactory(counterparty=own, amount=Decimal("300.00"))
