@@ -33,6 +33,10 @@ def task_list(
         tasks = tasks.assigned_within_scope(user)
     if overdue:
         tasks = tasks.overdue(now or timezone.now())
+    return tasks_with_related(tasks)
+
+
+def tasks_with_related(tasks: QuerySet[Task]) -> QuerySet[Task]:
     return tasks.select_related("assignee", "author", "completed_by", "counterparty", "deal", "invoice")
 
 
