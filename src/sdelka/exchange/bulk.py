@@ -11,6 +11,7 @@ Everything runs in the caller's transaction.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -257,15 +258,15 @@ def insert_values(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> 
     per_row = {f.attname: f.get_default for f in fields if f.has_default() and callable(f.default)}
     constant = {f.attname: f.get_default() for f in fields if f.attname not in stamped and f.attname not in per_row}
     columns = [f.attname for f in fields]
-
-    def value(row: dict[str, Any], name: str) -> Any:
-        if name in stamped:
-            return stamped[name]
-        if name in row:
-            return row[name]
-        return per_row[name]() if name in per_row else constant[name]
-
-    return insert_returning_ids(model, columns, [tuple(value(row, name) for name in columns) for row in rows])
+    pick = operator.itemgetter(*columns, columns[0])  # a tuple even for one column; the extra one is cut off
+    values = []
+    for row in rows:
+        merged = {**constant, **row, **stamped}
+        for name, make in per_row.items():
+            if name not in row:
+                merged[name] = make()
+        values.append(pick(merged)[:-1])
+    return insert_returning_ids(model, columns, values)
 
 
 _HISTORY_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
