@@ -432,7 +432,7 @@ class Syncer:
         first = target.natural_key[0]
         found: dict[tuple[Any, ...], list[int]] = {}
         # One indexed `IN` on the first key field; the rest is matched here (an OR of pairs is slow to build).
-        rows = target.model._default_manager.filter(**{f"{first}__in": {key[0] for key in wanted}})
+        rows = target.model._default_manager.filter(bulk.one_of(first, {key[0] for key in wanted}))
         for row in rows.values("pk", *target.natural_key):
             key = tuple(row[name] for name in target.natural_key)
             if key in wanted:
@@ -448,7 +448,9 @@ class Syncer:
         refs: dict[str, tuple[int, int, str]] = {
             ext: (pk, object_id, version)
             for ext, pk, object_id, version in ExternalRef.objects.filter(
-                connection=self.connection, kind=target.ref_kind, external_id__in=[ext for ext, _v, _r in keyed]
+                bulk.one_of("external_id", [ext for ext, _v, _r in keyed]),
+                connection=self.connection,
+                kind=target.ref_kind,
             ).values_list("external_id", "pk", "object_id", "version")
         }
         # Same DataVersion as stored (and the object still exists): unchanged, not even mapped.
