@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef
 from django.utils import timezone
 
@@ -1152,6 +1152,28 @@ def apply_records(
     if outcome.full_products and not in_transaction:
         ExchangeRun.objects.filter(pk=run.pk).update(full_products=True)
     return outcome
+
+
+def analyze_catalogue() -> None:
+    """Refresh PostgreSQL's statistics of the tables a catalogue file fills. A big first upload lands in one
+    transaction; until autovacuum gets to the tables (or never, where it is off) the planner takes them for
+    nearly empty and reads the lookups of the next exchange (1C ids `= ANY(…)`) by scanning the whole base."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [
+        model._meta.db_table
+        for model in (
+            ExternalRef,
+            ElementDigest,
+            catalog.Product,
+            catalog.Variant,
+            catalog.Price,
+            catalog.StockLevel,
+            catalog.ProductPropertyValue,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
 
 
 def add_to_run(run: ExchangeRun, counts: Counts, *, full_products: bool = False) -> None:

@@ -61,6 +61,7 @@ DEFAULT_VERSION = "2.10"
 QUERY_VERSION = "2.05"  # the orders file's ВерсияСхемы when 1C did not name a version at init
 NEW_FILE_MAGIC = (b"<?xml", b"\xef\xbb\xbf", b"PK\x03\x04")
 PROGRESS_EVERY = 0.5  # seconds between progress writes of a running import
+ANALYZE_AFTER = 1000  # objects created or changed by a catalogue file that make its tables' statistics stale
 
 Answer = list[str]
 
@@ -381,6 +382,8 @@ def _apply_catalogue(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, 
             progress.close()
     if single:
         apply.add_to_run(run, outcome.counts, full_products=outcome.full_products)
+        if not db.in_atomic_block and outcome.counts.created + outcome.counts.updated >= ANALYZE_AFTER:
+            apply.analyze_catalogue()
     return outcome
 
 

@@ -10,14 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from sdelka.catalog.models import Price, Product, ProductPropertyValue, StockLevel
-from sdelka.exchange.apply import Outcome, apply_records, deactivate_missing
+from sdelka.exchange.apply import Outcome, analyze_catalogue, apply_records, deactivate_missing
 from sdelka.exchange.commerceml.reader import read_package
-from sdelka.exchange.models import Connection, ExchangeEvent, ExchangeRun, Route, RunStatus
+from sdelka.exchange.models import Connection, ElementDigest, ExchangeEvent, ExchangeRun, Route, RunStatus
 from sdelka.exchange.records import RawElement
 from sdelka.exchange.services import create_connection
 
@@ -289,3 +290,19 @@ def test_two_bases_keep_their_own_digests(base: Connection) -> None:
     _outcome, expanded, _run = apply_file(other, import_xml(GOODS))
     assert len(expanded) == len(GOODS)
     assert Product.objects.count() == 2 * len(GOODS)
+
+
+def test_the_statistics_of_the_catalogue_tables_are_refreshed_after_a_big_file(base: Connection) -> None:
+    """PostgreSQL only: a table never analysed looks empty to the planner, which then scans the whole base for the
+    digests of the next exchange instead of looking them up."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL statistics")
+    apply_file(base, import_xml(GOODS))
+
+    def estimated_rows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ElementDigest._meta.db_table])
+            return float(cursor.fetchone()[0])
+
+    analyze_catalogue()
+    assert estimated_rows() == len(GOODS)
