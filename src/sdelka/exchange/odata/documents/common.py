@@ -1,0 +1,32 @@
+"""Small helpers shared by the document and register rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from sdelka.sales.models import Organisation
+
+ZERO = Decimal("0.00")
+
+
+def body_digest(values: Any) -> str:
+    """The hash of a body as written to (or read from) 1C: an unchanged hash means nothing to send."""
+    payload = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The field and message of a service's first refusal: the one a change event reports."""
+    if hasattr(exc, "error_dict"):
+        name, messages = next(iter(exc.message_dict.items()))
+        return name, messages[0]
+    return "", exc.messages[0]
+
+
+def organisation(pk: int) -> Organisation:
+    return Organisation.objects.get(pk=pk)
