@@ -10,6 +10,7 @@ it is valid again.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,18 @@ if TYPE_CHECKING:
     from .rule import DocumentRule, Record
 
 
-def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change) -> None:
+@dataclass
+class _PaymentDocument:
+    """A 1C payment document as Sdelka records it."""
+
+    number: str
+    fields: dict[str, Any]  # the payment's own fields: date, amount, purpose
+    wanted: dict[int, Decimal]  # invoice pk → the amount the document's rows pay it
+    unknown: Decimal  # what the rows pay to 1C documents Sdelka does not have
+
+
+def _read_document(record: Record) -> _PaymentDocument:
     values = record.values
-    number = (values.get("number") or v.text(record.raw.get("Number")))[:30]
     wanted: dict[int, Decimal] = defaultdict(lambda: ZERO)
     unknown = ZERO
     for row in record.rows:
@@ -43,97 +53,135 @@ def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
             wanted[row["invoice"]] += amount
         else:
             unknown += amount
+    return _PaymentDocument(
+        number=(values.get("number") or v.text(record.raw.get("Number")))[:30],
+        fields={
+            "date": values.get("date"),
+            "amount": Decimal(str(values.get("amount") or 0)).quantize(ZERO),
+            "purpose": values.get("purpose", ""),
+        },
+        wanted=wanted,
+        unknown=unknown,
+    )
+
+
+def apply_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change) -> None:
+    document = _read_document(record)
     payment = Payment.objects.filter(pk=ref.object_id).first() if ref is not None else None
     withdrawn = _withdrawn(record)
     if withdrawn:
-        _withdraw_payment(rule, record, ref, payment, change, number, withdrawn)
+        _withdraw_payment(rule, record, ref, payment, change, document.number, withdrawn)
         return
     linked_from_bank = False
     if payment is None:
-        payment = _same_payment(rule, values, number)
+        payment = _same_payment(rule, record.values, document.number)
         linked_from_bank = payment is not None
-    amount = Decimal(str(values.get("amount") or 0)).quantize(ZERO)
-    fields = {"date": values.get("date"), "amount": amount, "purpose": values.get("purpose", "")}
-    synced = _payment_state(fields, wanted)  # 1C's side; what both agree on once it is applied
     if payment is None:
         if not rule.syncer.task.create_allowed:
             change.action = "skipped"
             return
-        change.action = "create"
-        change.diff = {"number": (None, number), **{k: (None, val) for k, val in fields.items()},
-                       "allocations": (None, {str(k): str(a) for k, a in wanted.items()})}  # fmt: skip
-        if rule.syncer.dry_run:
-            return
-        with transaction.atomic():
-            payment = sales.register_payment(
-                user=rule.user,
-                organisation=organisation(values["organisation_id"]),
-                date=values["date"],
-                amount=amount,
-                counterparty=values.get("counterparty_id"),
-                currency=values.get("currency") or "RUB",
-                source=PaymentSource.ONEC,
-                number=number,
-                purpose=values.get("purpose", ""),
-            )
-            _allocate(rule, payment, wanted)
-            rule.link(record, payment, ref, number, synced=synced)
+        _create_payment(rule, record, ref, change, document)
     else:
-        current = {"date": payment.date, "amount": payment.amount, "purpose": payment.purpose}
-        diff = {name: (current[name], value) for name, value in fields.items() if current[name] != value}
-        # A statement's payment keeps the bank's date of receipt and text; one typed by hand keeps its text.
-        kept = {"date", "purpose"} if payment.source == PaymentSource.BANK else set()
-        if linked_from_bank:
-            kept.add("purpose")
-        diff = {name: pair for name, pair in diff.items() if name not in kept}
-        if linked_from_bank:
-            diff["linked"] = (None, payment.pk)
-        if payment.cancelled:
-            diff["cancelled"] = (True, False)
-        allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
-        if {k: a for k, a in wanted.items() if a} != allocated:
-            diff["allocations"] = ({str(k): str(a) for k, a in allocated.items()},
-                                   {str(k): str(a) for k, a in wanted.items()})  # fmt: skip
-        if ref is not None and not payment.cancelled:
-            merged = merge_document(rule, ref, payment, _payment_state(current, allocated), synced, change)
-            change.to_onec.clear()  # payments are not written to 1C: Sdelka's value simply stays
-            synced = merged.synced
-            diff = {name: pair for name, pair in diff.items()
-                    if name not in _PAYMENT_MERGED or _PAYMENT_MERGED[name] in merged.take}  # fmt: skip
-        change.action = "update" if diff else "unchanged"
-        change.diff = diff
-        if rule.syncer.dry_run:
-            return
-        with transaction.atomic():
-            if "cancelled" in diff:
-                payment = sales.restore_payment(user=rule.user, payment=payment)
-                rule.syncer.event(EventLevel.INFO, _("Payment %(number)s is posted in 1C again; valid again in Sdelka.")
-                                  % {"number": number}, external_id=record.external_id, obj=number)  # fmt: skip
-            if "allocations" in diff:
-                for allocation in PaymentAllocation.objects.filter(payment=payment):
-                    sales.remove_allocation(user=rule.user, allocation=allocation)
-            changed = {name: value for name, value in fields.items() if name in diff}
-            if changed:
-                sales.update_payment(user=rule.user, payment=payment, **changed)
-            if "allocations" in diff:
-                _allocate(rule, Payment.objects.get(pk=payment.pk), wanted)
-            rule.link(record, payment, ref, number, synced=synced)
-        if linked_from_bank:
-            rule.syncer.event(
-                EventLevel.INFO,
-                _("Payment %(number)s from 1C is the one already in Sdelka (%(payment)s); linked, not recorded again.")
-                % {"number": number, "payment": payment},
-                external_id=record.external_id,
-                obj=number,
-            )
-    if unknown and not rule.syncer.dry_run:
+        _update_payment(rule, record, ref, change, payment, document, linked_from_bank=linked_from_bank)
+    if document.unknown and not rule.syncer.dry_run:
         rule.syncer.event(
             EventLevel.INFO,
             _("%(amount)s of payment %(number)s settles 1C documents Sdelka does not have; left unallocated.")
-            % {"amount": unknown, "number": number},
+            % {"amount": document.unknown, "number": document.number},
             external_id=record.external_id,
-            obj=number,
+            obj=document.number,
         )
+
+
+def _create_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change,
+                    document: _PaymentDocument) -> None:  # fmt: skip
+    values, number = record.values, document.number
+    change.action = "create"
+    change.diff = {"number": (None, number), **{k: (None, val) for k, val in document.fields.items()},
+                   "allocations": (None, {str(k): str(a) for k, a in document.wanted.items()})}  # fmt: skip
+    if rule.syncer.dry_run:
+        return
+    with transaction.atomic():
+        payment = sales.register_payment(
+            user=rule.user,
+            organisation=organisation(values["organisation_id"]),
+            date=values["date"],
+            amount=document.fields["amount"],
+            counterparty=values.get("counterparty_id"),
+            currency=values.get("currency") or "RUB",
+            source=PaymentSource.ONEC,
+            number=number,
+            purpose=values.get("purpose", ""),
+        )
+        _allocate(rule, payment, document.wanted)
+        rule.link(record, payment, ref, number, synced=_payment_state(document.fields, document.wanted))
+
+
+def _update_payment(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change, payment: Payment,
+                    document: _PaymentDocument, *, linked_from_bank: bool) -> None:  # fmt: skip
+    current = {"date": payment.date, "amount": payment.amount, "purpose": payment.purpose}
+    allocated = dict(payment.allocations.values_list("invoice_id", "amount"))
+    diff = _payment_diff(payment, document, current, allocated, linked_from_bank=linked_from_bank)
+    synced = _payment_state(document.fields, document.wanted)  # 1C's side; what both agree on once it is applied
+    if ref is not None and not payment.cancelled:
+        merged = merge_document(rule, ref, payment, _payment_state(current, allocated), synced, change)
+        change.to_onec.clear()  # payments are not written to 1C: Sdelka's value simply stays
+        synced = merged.synced
+        diff = {name: pair for name, pair in diff.items()
+                if name not in _PAYMENT_MERGED or _PAYMENT_MERGED[name] in merged.take}  # fmt: skip
+    change.action = "update" if diff else "unchanged"
+    change.diff = diff
+    if rule.syncer.dry_run:
+        return
+    with transaction.atomic():
+        payment = _write_payment_diff(rule, record, payment, document, diff)
+        rule.link(record, payment, ref, document.number, synced=synced)
+    if linked_from_bank:
+        rule.syncer.event(
+            EventLevel.INFO,
+            _("Payment %(number)s from 1C is the one already in Sdelka (%(payment)s); linked, not recorded again.")
+            % {"number": document.number, "payment": payment},
+            external_id=record.external_id,
+            obj=document.number,
+        )
+
+
+def _payment_diff(payment: Payment, document: _PaymentDocument, current: dict[str, Any],
+                  allocated: dict[int, Decimal], *, linked_from_bank: bool) -> dict[str, tuple[Any, Any]]:  # fmt: skip
+    diff = {name: (current[name], value) for name, value in document.fields.items() if current[name] != value}
+    # A statement's payment keeps the bank's date of receipt and text; one typed by hand keeps its text.
+    kept = {"date", "purpose"} if payment.source == PaymentSource.BANK else set()
+    if linked_from_bank:
+        kept.add("purpose")
+    diff = {name: pair for name, pair in diff.items() if name not in kept}
+    if linked_from_bank:
+        diff["linked"] = (None, payment.pk)
+    if payment.cancelled:
+        diff["cancelled"] = (True, False)
+    wanted = document.wanted
+    if {k: a for k, a in wanted.items() if a} != allocated:
+        diff["allocations"] = ({str(k): str(a) for k, a in allocated.items()},
+                               {str(k): str(a) for k, a in wanted.items()})  # fmt: skip
+    return diff
+
+
+def _write_payment_diff(rule: DocumentRule, record: Record, payment: Payment, document: _PaymentDocument,
+                        diff: dict[str, tuple[Any, Any]]) -> Payment:  # fmt: skip
+    """Applies the update's diff; returns the payment as restored when 1C posted the document again."""
+    if "cancelled" in diff:
+        payment = sales.restore_payment(user=rule.user, payment=payment)
+        rule.syncer.event(EventLevel.INFO, _("Payment %(number)s is posted in 1C again; valid again in Sdelka.")
+                          % {"number": document.number}, external_id=record.external_id,
+                          obj=document.number)  # fmt: skip
+    if "allocations" in diff:
+        for allocation in PaymentAllocation.objects.filter(payment=payment):
+            sales.remove_allocation(user=rule.user, allocation=allocation)
+    changed = {name: value for name, value in document.fields.items() if name in diff}
+    if changed:
+        sales.update_payment(user=rule.user, payment=payment, **changed)
+    if "allocations" in diff:
+        _allocate(rule, Payment.objects.get(pk=payment.pk), document.wanted)
+    return payment
 
 
 _PAYMENT_MERGED = {"date": "date", "amount": "amount", "purpose": "purpose", "allocations": ROWS}
