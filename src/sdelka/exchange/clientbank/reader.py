@@ -297,6 +297,131 @@ def _balance(section: _Section) -> Balance:
     )
 
 
+class _LineReader:
+    """The statement's lines after the signature, read in order: the header's keys, the accounts it names and
+    the sections (balances, documents). Raises StatementError at the first line that breaks the format."""
+
+    def __init__(self, warnings: list[tuple[int, str]]) -> None:
+        self.warnings = warnings
+        self.header: dict[str, str] = {}
+        self.header_lines: dict[str, int] = {}
+        self.accounts: list[str] = []
+        self.account_lines: dict[str, int] = {}
+        self.balances: list[Balance] = []
+        self.documents: list[Document] = []
+        self.section: _Section | None = None
+        self.ended_at = 0
+
+    def read(self, lines: list[str]) -> None:
+        for number, raw in enumerate(lines[1:], start=2):
+            section = self.section
+            if section is not None:  # the common line, Ключ=Значение inside a section, first
+                key, sep, value = raw.partition("=")
+                if sep:
+                    key = key.strip()
+                    if key and key != DOCUMENT_SECTION:
+                        section.fields[key] = value.strip()
+                        section.lines[key] = number
+                        continue
+            line = raw.strip()
+            if not line:
+                continue
+            if self.ended_at:
+                self.warnings.append((number, "text after КонецФайла is ignored"))
+                break
+            if line == END_OF_FILE:
+                self._end_of_file(number)
+            elif line == ACCOUNT_SECTION or line.partition("=")[0] == DOCUMENT_SECTION:
+                self._open_section(number, line)
+            elif line in (ACCOUNT_SECTION_END, DOCUMENT_SECTION_END):
+                self._close_section(number, line)
+            else:
+                self._key_value(number, raw, line)
+        self._check_complete(len(lines))
+
+    def _end_of_file(self, number: int) -> None:
+        if self.section is not None:
+            raise StatementError(number, f"{END_OF_FILE} inside the section opened at line {self.section.line}")
+        self.ended_at = number
+
+    def _open_section(self, number: int, line: str) -> None:
+        if self.section is not None:
+            raise StatementError(number, f"a new section starts before the one opened at line {self.section.line} ends")
+        if line == ACCOUNT_SECTION:
+            self.section = _Section("account", number)
+            return
+        doc_type = line.partition("=")[2].strip()
+        if not doc_type:
+            self.warnings.append((number, "СекцияДокумент without a document type"))
+        self.section = _Section("document", number, doc_type)
+
+    def _close_section(self, number: int, line: str) -> None:
+        section = self.section
+        expected = ACCOUNT_SECTION_END if section and section.kind == "account" else DOCUMENT_SECTION_END
+        if section is None or line != expected:
+            raise StatementError(number, f"{line} without a matching section start")
+        if section.kind == "account":
+            self.balances.append(_balance(section))
+        else:
+            self.documents.append(_document(section))
+        self.section = None
+
+    def _key_value(self, number: int, raw: str, line: str) -> None:
+        key, sep, value = raw.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise StatementError(number, f"expected Ключ=Значение, found {line[:60]!r}")
+        if self.section is not None:
+            self.section.fields[key] = value.strip()
+            self.section.lines[key] = number
+        elif key == "РасчСчет":
+            self._add_account(_account(value), number)
+        elif key == "Документ":
+            self.header_lines.setdefault(key, number)
+        else:
+            self.header[key] = value.strip()
+            self.header_lines[key] = number
+
+    def _add_account(self, account: str, line: int) -> None:
+        if account and account not in self.accounts:
+            self.accounts.append(account)
+            self.account_lines[account] = line
+
+    def _check_complete(self, last: int) -> None:
+        if self.section is not None:
+            raise StatementError(
+                last, f"the file ends inside the section opened at line {self.section.line} (truncated?)"
+            )
+        if not self.ended_at:
+            raise StatementError(last, f"the file ends without {END_OF_FILE} (truncated?)")
+
+    def add_balance_accounts(self) -> None:
+        """An account named only by its balances section is the statement's account too."""
+        for balance in self.balances:
+            self._add_account(balance.account, balance.line)
+
+
+def _check_encoding(declared: str, encoding: str, header_lines: dict[str, int],
+                    warnings: list[tuple[int, str]]) -> None:  # fmt: skip
+    if declared.lower() not in {"windows", "dos"}:
+        warnings.append((header_lines.get("Кодировка", 0), f"unknown Кодировка={declared!r}"))
+    elif {"windows": "cp1251", "dos": "cp866"}[declared.lower()] != encoding:
+        warnings.append(
+            (header_lines["Кодировка"], f"Кодировка={declared} but the bytes are {encoding}; read as {encoding}")
+        )
+
+
+def _period(header: dict[str, str], header_lines: dict[str, int]) -> tuple[date, date]:
+    for key in ("ДатаНачала", "ДатаКонца"):
+        if not header.get(key):
+            raise StatementError(header_lines.get(key, 0) or 1, f"the header has no {key}")
+    start = parse_date(header["ДатаНачала"], header_lines["ДатаНачала"], "ДатаНачала")
+    end = parse_date(header["ДатаКонца"], header_lines["ДатаКонца"], "ДатаКонца")
+    if end < start:
+        raise StatementError(header_lines["ДатаКонца"], "ДатаКонца is before ДатаНачала")
+    return start, end
+
+
 def read_statement(data: bytes) -> Statement:
     """Parse a statement file; raise StatementError (line, reason) for anything that is not one."""
     if not data.strip():
@@ -305,111 +430,31 @@ def read_statement(data: bytes) -> Statement:
     first = lines[0].strip() if lines else ""
     if first != SIGNATURE:
         raise StatementError(1, f"not a 1CClientBankExchange file: the first line must be {SIGNATURE}")
-    header: dict[str, str] = {}
-    header_lines: dict[str, int] = {}
-    accounts: list[str] = []
-    account_lines: dict[str, int] = {}
-    balances: list[Balance] = []
-    documents: list[Document] = []
-    section: _Section | None = None
-    ended_at = 0
-    for number, raw in enumerate(lines[1:], start=2):
-        if section is not None:  # the common line, Ключ=Значение inside a section, first
-            key, sep, value = raw.partition("=")
-            if sep:
-                key = key.strip()
-                if key and key != DOCUMENT_SECTION:
-                    section.fields[key] = value.strip()
-                    section.lines[key] = number
-                    continue
-        line = raw.strip()
-        if not line:
-            continue
-        if ended_at:
-            warnings.append((number, "text after КонецФайла is ignored"))
-            break
-        if line == END_OF_FILE:
-            if section is not None:
-                raise StatementError(number, f"{END_OF_FILE} inside the section opened at line {section.line}")
-            ended_at = number
-            continue
-        if line == ACCOUNT_SECTION or line.partition("=")[0] == DOCUMENT_SECTION:
-            if section is not None:
-                raise StatementError(number, f"a new section starts before the one opened at line {section.line} ends")
-            if line == ACCOUNT_SECTION:
-                section = _Section("account", number)
-            else:
-                doc_type = line.partition("=")[2].strip()
-                if not doc_type:
-                    warnings.append((number, "СекцияДокумент without a document type"))
-                section = _Section("document", number, doc_type)
-            continue
-        if line in (ACCOUNT_SECTION_END, DOCUMENT_SECTION_END):
-            expected = ACCOUNT_SECTION_END if section and section.kind == "account" else DOCUMENT_SECTION_END
-            if section is None or line != expected:
-                raise StatementError(number, f"{line} without a matching section start")
-            if section.kind == "account":
-                balances.append(_balance(section))
-            else:
-                documents.append(_document(section))
-            section = None
-            continue
-        key, sep, value = raw.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise StatementError(number, f"expected Ключ=Значение, found {line[:60]!r}")
-        if section is not None:
-            section.fields[key] = value.strip()
-            section.lines[key] = number
-        elif key == "РасчСчет":
-            account = _account(value)
-            if account and account not in accounts:
-                accounts.append(account)
-                account_lines[account] = number
-        elif key == "Документ":
-            header_lines.setdefault(key, number)
-        else:
-            header[key] = value.strip()
-            header_lines[key] = number
-    last = len(lines)
-    if section is not None:
-        raise StatementError(last, f"the file ends inside the section opened at line {section.line} (truncated?)")
-    if not ended_at:
-        raise StatementError(last, f"the file ends without {END_OF_FILE} (truncated?)")
+    reader = _LineReader(warnings)
+    reader.read(lines)
+    header = reader.header
     declared = header.get("Кодировка", "")
-    if declared.lower() not in {"windows", "dos"}:
-        warnings.append((header_lines.get("Кодировка", 0), f"unknown Кодировка={declared!r}"))
-    elif {"windows": "cp1251", "dos": "cp866"}[declared.lower()] != encoding:
-        warnings.append(
-            (header_lines["Кодировка"], f"Кодировка={declared} but the bytes are {encoding}; read as {encoding}")
-        )
+    _check_encoding(declared, encoding, reader.header_lines, warnings)
     version = header.get("ВерсияФормата", "")
     if version not in KNOWN_VERSIONS:
-        warnings.append((header_lines.get("ВерсияФормата", 0), f"unknown ВерсияФормата={version!r}; read as 1.03"))
-    for key in ("ДатаНачала", "ДатаКонца"):
-        if not header.get(key):
-            raise StatementError(header_lines.get(key, 0) or 1, f"the header has no {key}")
-    start = parse_date(header["ДатаНачала"], header_lines["ДатаНачала"], "ДатаНачала")
-    end = parse_date(header["ДатаКонца"], header_lines["ДатаКонца"], "ДатаКонца")
-    if end < start:
-        raise StatementError(header_lines["ДатаКонца"], "ДатаКонца is before ДатаНачала")
-    for balance in balances:
-        if balance.account not in accounts:
-            accounts.append(balance.account)
-            account_lines[balance.account] = balance.line
-    if not accounts:
+        warnings.append(
+            (reader.header_lines.get("ВерсияФормата", 0), f"unknown ВерсияФормата={version!r}; read as 1.03")
+        )
+    start, end = _period(header, reader.header_lines)
+    reader.add_balance_accounts()
+    if not reader.accounts:
         raise StatementError(1, "the header has no РасчСчет: this is not a statement of an account")
     return Statement(
         version=version,
         encoding=encoding,
         declared_encoding=declared,
         header=header,
-        accounts=accounts,
-        account_lines=account_lines,
+        accounts=reader.accounts,
+        account_lines=reader.account_lines,
         start=start,
         end=end,
-        balances=balances,
-        documents=documents,
+        balances=reader.balances,
+        documents=reader.documents,
         warnings=warnings,
-        lines=last,
+        lines=len(lines),
     )
