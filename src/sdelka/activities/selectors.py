@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -89,26 +90,30 @@ def timeline(*, user: User, counterparty_id: int, limit: int = TIMELINE_LIMIT) -
         counterparty = get_object_or_404(Counterparty.objects.visible_to(user), pk=counterparty_id)
     except (ValueError, TypeError) as error:
         raise Http404 from error
-    items: list[TimelineItem] = []
+    items = [item for items_of in _TIMELINE_KINDS for item in items_of(counterparty, limit)]
+    items.sort(key=lambda item: (item.when, item.ref), reverse=True)
+    return items[:limit]
 
+
+def _task_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     tasks = Task.objects.filter(counterparty=counterparty).select_related("author", "completed_by")
     for task in tasks.order_by("-created_at", "-pk")[:limit]:
-        items.append(
-            TimelineItem("task", task.created_at, task.title, f"task:{task.pk}", task.get_absolute_url(), task.author)
-        )
+        yield TimelineItem("task", task.created_at, task.title, f"task:{task.pk}", task.get_absolute_url(), task.author)
         if task.is_done and task.done_at is not None:
             title = _("Done: %(title)s") % {"title": task.title}
-            items.append(
-                TimelineItem(
-                    "task_done", task.done_at, title, f"task:{task.pk}", task.get_absolute_url(), task.completed_by
-                )
+            yield TimelineItem(
+                "task_done", task.done_at, title, f"task:{task.pk}", task.get_absolute_url(), task.completed_by
             )
 
+
+def _note_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     notes = Note.objects.filter(counterparty=counterparty).select_related("author")
     for note in notes.order_by("-created_at", "-pk")[:limit]:
         url = f"{counterparty.get_absolute_url()}#note-{note.pk}"
-        items.append(TimelineItem("note", note.created_at, note.text, f"note:{note.pk}", url, note.author))
+        yield TimelineItem("note", note.created_at, note.text, f"note:{note.pk}", url, note.author)
 
+
+def _deal_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     deals = Deal.objects.filter(counterparty=counterparty).select_related("owner", "stage")
     for deal in deals.order_by("-created_at", "-pk")[:limit]:
         title = _("Deal «%(title)s», %(stage)s, %(amount)s") % {
@@ -116,8 +121,10 @@ def timeline(*, user: User, counterparty_id: int, limit: int = TIMELINE_LIMIT) -
             "stage": deal.stage.name,
             "amount": _money(deal.amount, deal.currency_id),
         }
-        items.append(TimelineItem("deal", deal.created_at, title, f"deal:{deal.pk}", f"/deals/{deal.pk}/", deal.owner))
+        yield TimelineItem("deal", deal.created_at, title, f"deal:{deal.pk}", f"/deals/{deal.pk}/", deal.owner)
 
+
+def _invoice_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     invoices = Invoice.objects.filter(counterparty=counterparty).select_related("owner")
     for invoice in invoices.order_by("-date", "-created_at", "-pk")[:limit]:
         title = _("Invoice № %(number)s of %(date)s, %(total)s, %(status)s") % {
@@ -126,17 +133,11 @@ def timeline(*, user: User, counterparty_id: int, limit: int = TIMELINE_LIMIT) -
             "total": _money(invoice.total, invoice.currency_id),
             "status": invoice.get_status_display(),
         }
-        items.append(
-            TimelineItem(
-                "invoice",
-                _document_time(invoice.date, invoice.created_at),
-                title,
-                f"invoice:{invoice.pk}",
-                f"/invoices/{invoice.pk}/",
-                invoice.owner,
-            )
-        )
+        when = _document_time(invoice.date, invoice.created_at)
+        yield TimelineItem("invoice", when, title, f"invoice:{invoice.pk}", f"/invoices/{invoice.pk}/", invoice.owner)
 
+
+def _payment_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     payments = Payment.objects.filter(counterparty=counterparty).select_related("created_by")
     for payment in payments.order_by("-date", "-created_at", "-pk")[:limit]:
         title = _("Payment № %(number)s of %(date)s, %(amount)s, %(direction)s") % {
@@ -145,17 +146,12 @@ def timeline(*, user: User, counterparty_id: int, limit: int = TIMELINE_LIMIT) -
             "amount": _money(payment.amount, payment.currency_id),
             "direction": payment.get_direction_display(),
         }
-        items.append(
-            TimelineItem(
-                "payment",
-                _document_time(payment.date, payment.created_at),
-                title,
-                f"payment:{payment.pk}",
-                f"/payments/{payment.pk}/",
-                payment.created_by,
-            )
-        )
+        when = _document_time(payment.date, payment.created_at)
+        url = f"/payments/{payment.pk}/"
+        yield TimelineItem("payment", when, title, f"payment:{payment.pk}", url, payment.created_by)
 
+
+def _allocation_items(counterparty: Counterparty, limit: int) -> Iterator[TimelineItem]:
     allocations = PaymentAllocation.objects.filter(invoice__counterparty=counterparty).select_related(
         "payment__created_by", "invoice"
     )
@@ -165,16 +161,12 @@ def timeline(*, user: User, counterparty_id: int, limit: int = TIMELINE_LIMIT) -
             "invoice": allocation.invoice.number,
             "amount": _money(allocation.amount, allocation.invoice.currency_id),
         }
-        items.append(
-            TimelineItem(
-                "allocation",
-                allocation.created_at,
-                title,
-                f"allocation:{allocation.pk}",
-                f"/invoices/{allocation.invoice_id}/",
-                allocation.payment.created_by,
-            )
-        )
+        url = f"/invoices/{allocation.invoice_id}/"
+        ref = f"allocation:{allocation.pk}"
+        yield TimelineItem("allocation", allocation.created_at, title, ref, url, allocation.payment.created_by)
 
-    items.sort(key=lambda item: (item.when, item.ref), reverse=True)
-    return items[:limit]
+
+# One query per kind.
+_TIMELINE_KINDS: tuple[Callable[[Counterparty, int], Iterator[TimelineItem]], ...] = (
+    _task_items, _note_items, _deal_items, _invoice_items, _payment_items, _allocation_items,
+)  # fmt: skip
