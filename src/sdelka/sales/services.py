@@ -12,7 +12,8 @@ Every write records the acting user in the model's history.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -458,6 +459,38 @@ def _pk(value: Any) -> int | None:
     return int(value.pk if hasattr(value, "pk") else value)
 
 
+@dataclass
+class _LineCatalogue:
+    """The products, variants, units and prices invoice lines name, each kind read once for all the lines."""
+
+    products: dict[int, Product]
+    variants: dict[int, Variant]
+    units: dict[int, Unit]
+    price_type: PriceType | None
+    prices: dict[tuple[int, int | None], Decimal]  # (product, variant or None) → price in `price_type`
+
+    @classmethod
+    def read(cls, lines: Sequence[Mapping[str, Any]], price_type: PriceType | None) -> _LineCatalogue:
+        product_ids = {_pk(line.get("product")) for line in lines} - {None}
+        variant_ids = {_pk(line.get("variant")) for line in lines} - {None}
+        unit_ids = {_pk(line.get("unit")) for line in lines} - {None}
+        products = Product.objects.select_related("unit").in_bulk(product_ids)
+        variants = Variant.objects.in_bulk(variant_ids)
+        units = Unit.objects.in_bulk(unit_ids)
+        need_price = [line for line in lines if line.get("price") in (None, "") and line.get("product")]
+        price_type = price_type or (default_price_type() if need_price else None)
+        prices: dict[tuple[int, int | None], Decimal] = {}
+        if need_price and price_type is not None:
+            for product_id, variant_id, value in Price.objects.filter(
+                price_type=price_type, product_id__in=product_ids
+            ).values_list("product_id", "variant_id", "value"):
+                prices[(product_id, variant_id)] = value
+        return cls(products, variants, units, price_type, prices)
+
+
+_Fail = Callable[[str, str], None]
+
+
 def prepare_lines(
     *, lines: Sequence[Mapping[str, Any]], vat_mode: str, currency: Currency, price_type: PriceType | None = None
 ) -> list[PreparedLine]:
@@ -466,96 +499,111 @@ def prepare_lines(
     Errors name the field as `lines.<index>.<field>`."""
     if not lines:
         raise ValidationError({"lines": _("An invoice needs at least one line.")}, code="required")
-    product_ids = {_pk(line.get("product")) for line in lines} - {None}
-    variant_ids = {_pk(line.get("variant")) for line in lines} - {None}
-    unit_ids = {_pk(line.get("unit")) for line in lines} - {None}
-    products = Product.objects.select_related("unit").in_bulk(product_ids)
-    variants = Variant.objects.in_bulk(variant_ids)
-    units = Unit.objects.in_bulk(unit_ids)
-    need_price = [line for line in lines if line.get("price") in (None, "") and line.get("product")]
-    price_type = price_type or (default_price_type() if need_price else None)
-    prices: dict[tuple[int, int | None], Decimal] = {}
-    if need_price and price_type is not None:
-        for product_id, variant_id, value in Price.objects.filter(
-            price_type=price_type, product_id__in=product_ids
-        ).values_list("product_id", "variant_id", "value"):
-            prices[(product_id, variant_id)] = value
-
+    catalogue = _LineCatalogue.read(lines, price_type)
     errors: dict[str, list[ValidationError]] = {}
     prepared: list[PreparedLine] = []
     for index, line in enumerate(lines):
-
-        def fail(field: str, message: str, index: int = index) -> None:
-            errors.setdefault(f"lines.{index}.{field}", []).append(ValidationError(message))
-
-        product = products.get(_pk(line.get("product")) or 0)
-        if line.get("product") not in (None, "") and product is None:
-            fail("product", _("Unknown product."))
-            continue
-        variant = variants.get(_pk(line.get("variant")) or 0)
-        if line.get("variant") not in (None, "") and (
-            variant is None or product is None or variant.product_id != product.pk
-        ):
-            fail("variant", _("The variant does not belong to the line's product."))
-            continue
-        unit = units.get(_pk(line.get("unit")) or 0) or (product.unit if product else None)
-        description = str(line.get("description") or "").strip()
-        if not description and product is not None:
-            description = product.full_name or product.name
-            if variant is not None:
-                description = f"{description} ({variant.name})"
-        if not description:
-            fail("description", _("Describe the goods or services, or choose a product."))
-        vat_rate = str(line.get("vat_rate") or (product.vat_rate if product else "") or VatRate.VAT_22)
-        if vat_rate not in VatRate.values:
-            fail("vat_rate", _("Unknown VAT rate."))
-            continue
-        try:
-            quantity = as_decimal(
-                line.get("quantity", ""), field="quantity", places=3, minimum=Decimal(0), strict_min=True
-            )
-        except ValidationError as exc:
-            fail("quantity", exc.message_dict["quantity"][0])
-            continue
-        raw_price = line.get("price")
-        if raw_price in (None, ""):
-            if product is None:
-                fail("price", _("Enter a price."))
-                continue
-            found = prices.get((product.pk, variant.pk if variant else None), prices.get((product.pk, None)))
-            if found is None or price_type is None or price_type.currency_id != currency.code:
-                fail("price", _("The product has no price in %(currency)s; enter one.") % {"currency": currency.code})
-                continue
-            raw_price = found
-        try:
-            price = as_decimal(raw_price, field="price", places=2, minimum=ZERO)
-            discount = as_decimal(line.get("discount") or ZERO, field="discount", places=2, minimum=ZERO)
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                fail(field, messages[0])
-            continue
-        if discount > money(quantity * price):
-            fail("discount", _("The discount cannot exceed the line sum."))
-            continue
-        sums = line_amounts(quantity=quantity, price=price, discount=discount, rate=vat_rate, mode=vat_mode)
-        prepared.append(
-            PreparedLine(
-                product=product,
-                variant=variant,
-                description=description[:1000],
-                quantity=quantity,
-                unit=unit,
-                price=price,
-                discount=discount,
-                vat_rate=vat_rate,
-                amount=sums.amount,
-                vat_amount=sums.vat,
-                total=sums.total,
-            )
-        )
+        fail = functools.partial(_line_error, errors, index)
+        ready = _prepare_line(line, catalogue, vat_mode=vat_mode, currency=currency, fail=fail)
+        if ready is not None:
+            prepared.append(ready)
     if errors:
         raise ValidationError(errors)
     return prepared
+
+
+def _line_error(errors: dict[str, list[ValidationError]], index: int, field: str, message: str) -> None:
+    errors.setdefault(f"lines.{index}.{field}", []).append(ValidationError(message))
+
+
+def _prepare_line(line: Mapping[str, Any], catalogue: _LineCatalogue, *, vat_mode: str, currency: Currency,
+                  fail: _Fail) -> PreparedLine | None:  # fmt: skip
+    """One line computed, or None when a reason stops it (told to `fail`; others may follow it)."""
+    product = catalogue.products.get(_pk(line.get("product")) or 0)
+    if line.get("product") not in (None, "") and product is None:
+        fail("product", _("Unknown product."))
+        return None
+    variant = catalogue.variants.get(_pk(line.get("variant")) or 0)
+    if line.get("variant") not in (None, "") and (
+        variant is None or product is None or variant.product_id != product.pk
+    ):
+        fail("variant", _("The variant does not belong to the line's product."))
+        return None
+    unit = catalogue.units.get(_pk(line.get("unit")) or 0) or (product.unit if product else None)
+    description = _line_description(line, product, variant)
+    if not description:
+        fail("description", _("Describe the goods or services, or choose a product."))  # and the line goes on
+    vat_rate = str(line.get("vat_rate") or (product.vat_rate if product else "") or VatRate.VAT_22)
+    if vat_rate not in VatRate.values:
+        fail("vat_rate", _("Unknown VAT rate."))
+        return None
+    try:
+        quantity = as_decimal(line.get("quantity", ""), field="quantity", places=3, minimum=Decimal(0), strict_min=True)
+    except ValidationError as exc:
+        fail("quantity", exc.message_dict["quantity"][0])
+        return None
+    raw_price = _line_raw_price(line, product, variant, catalogue, currency, fail)
+    if raw_price is None:
+        return None
+    price_and_discount = _line_price_and_discount(line, raw_price, quantity, fail)
+    if price_and_discount is None:
+        return None
+    price, discount = price_and_discount
+    sums = line_amounts(quantity=quantity, price=price, discount=discount, rate=vat_rate, mode=vat_mode)
+    return PreparedLine(
+        product=product,
+        variant=variant,
+        description=description[:1000],
+        quantity=quantity,
+        unit=unit,
+        price=price,
+        discount=discount,
+        vat_rate=vat_rate,
+        amount=sums.amount,
+        vat_amount=sums.vat,
+        total=sums.total,
+    )
+
+
+def _line_description(line: Mapping[str, Any], product: Product | None, variant: Variant | None) -> str:
+    description = str(line.get("description") or "").strip()
+    if not description and product is not None:
+        description = product.full_name or product.name
+        if variant is not None:
+            description = f"{description} ({variant.name})"
+    return description
+
+
+def _line_raw_price(line: Mapping[str, Any], product: Product | None, variant: Variant | None,
+                    catalogue: _LineCatalogue, currency: Currency, fail: _Fail) -> Any:  # fmt: skip
+    """The price as given, else the product's in the catalogue's price type; None (told to `fail`) if neither."""
+    raw_price = line.get("price")
+    if raw_price not in (None, ""):
+        return raw_price
+    if product is None:
+        fail("price", _("Enter a price."))
+        return None
+    prices, price_type = catalogue.prices, catalogue.price_type
+    found = prices.get((product.pk, variant.pk if variant else None), prices.get((product.pk, None)))
+    if found is None or price_type is None or price_type.currency_id != currency.code:
+        fail("price", _("The product has no price in %(currency)s; enter one.") % {"currency": currency.code})
+        return None
+    return found
+
+
+def _line_price_and_discount(line: Mapping[str, Any], raw_price: Any, quantity: Decimal,
+                             fail: _Fail) -> tuple[Decimal, Decimal] | None:  # fmt: skip
+    try:
+        price = as_decimal(raw_price, field="price", places=2, minimum=ZERO)
+        discount = as_decimal(line.get("discount") or ZERO, field="discount", places=2, minimum=ZERO)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            fail(field, messages[0])
+        return None
+    if discount > money(quantity * price):
+        fail("discount", _("The discount cannot exceed the line sum."))
+        return None
+    return price, discount
 
 
 def _write_lines(invoice: Invoice, prepared: Sequence[PreparedLine]) -> None:
