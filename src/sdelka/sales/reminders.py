@@ -13,6 +13,7 @@ import datetime
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -122,61 +123,91 @@ def send_payment_reminders(
     result = ReminderResult()
     if not targets:
         return result
-    due_at = timezone.make_aware(datetime.datetime.combine(today, datetime.time(TASK_HOUR)))
     try:
         with transaction.atomic():
-            invoices = list(
-                Invoice.objects.filter(
-                    status__in=OPEN_INVOICE_STATUSES, total__gt=F("paid_amount"), due_date__in=list(targets)
-                )
-                .select_related("owner", "counterparty", "organisation", "contact")
-                .order_by("due_date", "pk")
-            )
-            done = set(
-                InvoiceReminder.objects.filter(day=today, invoice__in=[i.pk for i in invoices]).values_list(
-                    "invoice_id", flat=True
-                )
-            )
-            fresh = [i for i in invoices if i.pk not in done]
+            invoices = _invoices_due(targets)
+            fresh = _not_reminded(invoices, today)
             result.already_done = len(invoices) - len(fresh)
             if not fresh:
                 return result
-            tasks = Task.objects.bulk_create(
-                [
-                    Task(
-                        title=_task_title(i, *targets[i.due_date])[:255],
-                        assignee=i.owner,
-                        counterparty=i.counterparty,
-                        invoice=i,
-                        due_at=due_at,
-                    )
-                    for i in fresh
-                ]
-            )
+            tasks = _create_tasks(fresh, targets, today)
             recipients = {i.pk: _recipients(i) if email else [] for i in fresh}
-            InvoiceReminder.objects.bulk_create(
-                [
-                    InvoiceReminder(
-                        invoice=i,
-                        day=today,
-                        kind=targets[i.due_date][0],
-                        task=task,
-                        emailed_to=", ".join(recipients[i.pk])[:500],
-                    )
-                    for i, task in zip(fresh, tasks, strict=True)
-                ]
-            )
+            _record_reminders(fresh, tasks, targets, today, recipients)
     except IntegrityError:
         logger.info("Payment reminders for %s were made by another run", today)
         return ReminderResult()
     result.tasks = len(fresh)
-    messages = [_email(i, targets[i.due_date][0], recipients[i.pk]) for i in fresh if recipients[i.pk]]
-    if messages:
-        try:
-            get_connection().send_messages(messages)
-            result.emails = len(messages)
-        except Exception:
-            # The manager's task is the reminder; a mail failure must not undo it nor repeat it tomorrow.
-            logger.exception("Could not e-mail %d payment reminder(s)", len(messages))
+    result.emails = _send_emails(
+        [_email(i, _reminder_of(i, targets)[0], recipients[i.pk]) for i in fresh if recipients[i.pk]]
+    )
     logger.info("Payment reminders for %s: %d task(s), %d e-mail(s)", today, result.tasks, result.emails)
     return result
+
+
+def _reminder_of(invoice: Invoice, targets: dict[datetime.date, tuple[str, int]]) -> tuple[str, int]:
+    """(kind, days) of an invoice the query picked by its due date, which is therefore set."""
+    return targets[cast(datetime.date, invoice.due_date)]
+
+
+def _invoices_due(targets: dict[datetime.date, tuple[str, int]]) -> list[Invoice]:
+    return list(
+        Invoice.objects.filter(status__in=OPEN_INVOICE_STATUSES, total__gt=F("paid_amount"), due_date__in=list(targets))
+        .select_related("owner", "counterparty", "organisation", "contact")
+        .order_by("due_date", "pk")
+    )
+
+
+def _not_reminded(invoices: list[Invoice], today: datetime.date) -> list[Invoice]:
+    done = set(
+        InvoiceReminder.objects.filter(day=today, invoice__in=[i.pk for i in invoices]).values_list(
+            "invoice_id", flat=True
+        )
+    )
+    return [i for i in invoices if i.pk not in done]
+
+
+def _create_tasks(invoices: list[Invoice], targets: dict[datetime.date, tuple[str, int]],
+                  today: datetime.date) -> list[Task]:  # fmt: skip
+    due_at = timezone.make_aware(datetime.datetime.combine(today, datetime.time(TASK_HOUR)))
+    return Task.objects.bulk_create(
+        [
+            Task(
+                title=_task_title(i, *_reminder_of(i, targets))[:255],
+                assignee=i.owner,
+                counterparty=i.counterparty,
+                invoice=i,
+                due_at=due_at,
+            )
+            for i in invoices
+        ]
+    )
+
+
+def _record_reminders(invoices: list[Invoice], tasks: list[Task], targets: dict[datetime.date, tuple[str, int]],
+                      today: datetime.date, recipients: dict[int, list[str]]) -> None:  # fmt: skip
+    """The row per invoice and day, unique: a second run the same day fails here and adds nothing."""
+    InvoiceReminder.objects.bulk_create(
+        [
+            InvoiceReminder(
+                invoice=i,
+                day=today,
+                kind=_reminder_of(i, targets)[0],
+                task=task,
+                emailed_to=", ".join(recipients[i.pk])[:500],
+            )
+            for i, task in zip(invoices, tasks, strict=True)
+        ]
+    )
+
+
+def _send_emails(messages: list[EmailMessage]) -> int:
+    """How many went out: all of them, or none when the mail server refuses."""
+    if not messages:
+        return 0
+    try:
+        get_connection().send_messages(messages)
+    except Exception:
+        # The manager's task is the reminder; a mail failure must not undo it nor repeat it tomorrow.
+        logger.exception("Could not e-mail %d payment reminder(s)", len(messages))
+        return 0
+    return len(messages)
