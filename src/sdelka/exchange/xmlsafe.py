@@ -183,6 +183,17 @@ def _check_docinfo(element: etree._Element) -> None:
         raise UnsafeXmlError("The file contains a DOCTYPE/DTD declaration; exchange files must not have one.")
 
 
+# The parser options of everything read from outside: no entities, network or DTD, no huge text nodes.
+HARDENED: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+
 def safe_iterparse(
     source: Source,
     *,
@@ -204,13 +215,8 @@ def safe_iterparse(
             events=tuple(events),
             tag=tag,
             encoding=prolog.override,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
             dtd_validation=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
+            **HARDENED,
         )
         checked = False
         try:
@@ -238,15 +244,7 @@ def _fragment_parser(encoding: str) -> etree.XMLParser:
     parsers: dict[str, etree.XMLParser] = _PARSERS.__dict__.setdefault("by_encoding", {})
     parser = parsers.get(encoding)
     if parser is None:
-        parser = parsers[encoding] = etree.XMLParser(
-            encoding=encoding,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        parser = parsers[encoding] = etree.XMLParser(encoding=encoding, **HARDENED)
     return parser
 
 

@@ -69,6 +69,7 @@ from sdelka.exchange.records import (
     Warehouse,
 )
 from sdelka.exchange.xmlsafe import (
+    HARDENED,
     LOCAL_NAMES,
     Prolog,
     Source,
@@ -101,9 +102,7 @@ _SERVICE_WORDS = ("услуг",)
 _VARIANT_FIELDS = ("Наименование", "ХарактеристикиТовара", "Артикул", "Штрихкод", "ШтрихКод")
 _RAW_KINDS = frozenset({"product", "offer"})
 # Raw elements are bytes this module serialised from a tree the hardened parser built: no DTD, no entities.
-_FRAGMENT_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
-)
+_FRAGMENT_PARSER = etree.XMLParser(**HARDENED)
 
 
 # --- element helpers -------------------------------------------------------------------------------------------
