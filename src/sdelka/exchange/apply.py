@@ -65,6 +65,17 @@ REFERENCE_KINDS = {
     "product": (RefKind.GROUP, RefKind.PROPERTY, RefKind.PROPERTY_OPTION),
     "offer": (RefKind.PRICE_TYPE, RefKind.WAREHOUSE),
 }
+# Tables whose statistics are refreshed after a big catalogue file, and within it those of the 1C-id lookups.
+LOOKUP_MODELS: tuple[type[models.Model], ...] = (ExternalRef, ElementDigest)
+CATALOGUE_MODELS: tuple[type[models.Model], ...] = (
+    *LOOKUP_MODELS,
+    catalog.Product,
+    catalog.Variant,
+    catalog.Price,
+    catalog.StockLevel,
+    catalog.ProductPropertyValue,
+)
+ANALYZE_FIRST = 5000  # objects a file creates before the lookup tables' statistics are first refreshed within it
 TOTAL_WAREHOUSE_ID = "__total__"  # ExternalRef id of the per-connection warehouse that holds total-only stock
 DEFAULT_UNIT_CODE = "796"
 M = TypeVar("M", bound=models.Model)
@@ -192,6 +203,8 @@ class Applier:
         self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
         self._pictures: dict[str, str] = {}  # the current batch's picture paths → "size/CRC-32"
         self._digest_pks: dict[tuple[str, str], int] = {}  # (source, 1C id) → ElementDigest id, of this batch
+        self._created = 0
+        self._analyze_at = ANALYZE_FIRST
 
     # --- journal ---
 
@@ -237,10 +250,21 @@ class Applier:
                 if not in_transaction:
                     add_to_run(self.run, counts)
             self.outcome.counts.add(counts)
+            if in_transaction:
+                self._refresh_statistics(counts)
             if self.progress is not None:
                 self.progress(self.outcome.counts)
         self.flush_events()
         return self.outcome
+
+    def _refresh_statistics(self, counts: Counts) -> None:
+        """In a file's one transaction the 1C-id lookups of later batches are planned with the statistics of before
+        the file (an empty base on a first upload: each lookup then scans all the refs written so far); refreshed
+        each time what the file created has grown fourfold."""
+        self._created += counts.created
+        if self._created >= self._analyze_at:
+            analyze_catalogue(LOOKUP_MODELS)
+            self._analyze_at = 4 * self._created
 
     def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
         self._memo = {}
@@ -1154,24 +1178,13 @@ def apply_records(
     return outcome
 
 
-def analyze_catalogue() -> None:
+def analyze_catalogue(models_: tuple[type[models.Model], ...] = CATALOGUE_MODELS) -> None:
     """Refresh PostgreSQL's statistics of the tables a catalogue file fills. A big first upload lands in one
     transaction; until autovacuum gets to the tables (or never, where it is off) the planner takes them for
     nearly empty and reads the lookups of the next exchange (1C ids `= ANY(…)`) by scanning the whole base."""
     if connection.vendor != "postgresql":
         return
-    tables = [
-        model._meta.db_table
-        for model in (
-            ExternalRef,
-            ElementDigest,
-            catalog.Product,
-            catalog.Variant,
-            catalog.Price,
-            catalog.StockLevel,
-            catalog.ProductPropertyValue,
-        )
-    ]
+    tables = [model._meta.db_table for model in models_]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
 

@@ -16,9 +16,18 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from sdelka.catalog.models import Price, Product, ProductPropertyValue, StockLevel
+from sdelka.exchange import apply as apply_module
 from sdelka.exchange.apply import Outcome, analyze_catalogue, apply_records, deactivate_missing
 from sdelka.exchange.commerceml.reader import read_package
-from sdelka.exchange.models import Connection, ElementDigest, ExchangeEvent, ExchangeRun, Route, RunStatus
+from sdelka.exchange.models import (
+    Connection,
+    ElementDigest,
+    ExchangeEvent,
+    ExchangeRun,
+    ExternalRef,
+    Route,
+    RunStatus,
+)
 from sdelka.exchange.records import RawElement
 from sdelka.exchange.services import create_connection
 
@@ -292,17 +301,27 @@ def test_two_bases_keep_their_own_digests(base: Connection) -> None:
     assert Product.objects.count() == 2 * len(GOODS)
 
 
+def estimated_rows(model: type[Any]) -> float:
+    """What PostgreSQL's planner believes the table holds (-1: never analysed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [model._meta.db_table])
+        return float(cursor.fetchone()[0])
+
+
 def test_the_statistics_of_the_catalogue_tables_are_refreshed_after_a_big_file(base: Connection) -> None:
     """PostgreSQL only: a table never analysed looks empty to the planner, which then scans the whole base for the
     digests of the next exchange instead of looking them up."""
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL statistics")
     apply_file(base, import_xml(GOODS))
-
-    def estimated_rows() -> float:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ElementDigest._meta.db_table])
-            return float(cursor.fetchone()[0])
-
     analyze_catalogue()
-    assert estimated_rows() == len(GOODS)
+    assert estimated_rows(ElementDigest) == len(GOODS)
+
+
+def test_a_long_file_refreshes_the_lookup_statistics_as_it_goes(base: Connection, monkeypatch: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL statistics")
+    monkeypatch.setattr(apply_module, "ANALYZE_FIRST", 1)
+    run = ExchangeRun.objects.create(connection=base, route=Route.CATALOG, status=RunStatus.RUNNING)
+    apply_records(connection=base, run=run, records=read_package(import_xml(GOODS), raw=True), in_transaction=True)
+    assert estimated_rows(ExternalRef) >= len(GOODS)
