@@ -86,10 +86,7 @@ def _pair_errors(
 ) -> None:
     onec = pair.get("onec") or ""
     if "const" in pair:
-        value = pair["const"]
-        if spec.kind == "choice" and value not in spec.choices:
-            _add(errors, f"{prefix}.const", _("%(value)s is not one of %(choices)s.") % {
-                "value": value, "choices": ", ".join(spec.choices)})  # fmt: skip
+        _const_errors(errors, prefix, pair["const"], spec)
         return
     if not onec:
         _add(errors, f"{prefix}.onec", _("Choose a 1C field or give a constant."))
@@ -108,52 +105,68 @@ def _pair_errors(
         if edm not in _EDM_OF_KIND[spec.kind]:
             _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s and cannot fill a %(kind)s field.")
                  % {"field": onec, "type": edm, "kind": spec.kind})  # fmt: skip
-        return
-    if spec.kind == "ref":
-        if "fallback" in pair:
-            _fallback_errors(errors, prefix, pair["fallback"], properties, metadata)
-        composite = edm == "Edm.String" and f"{onec}_Type" in properties  # X + X_Type: a composite-type attribute
-        if edm != "Edm.Guid" and not composite:
-            _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s, not a reference (Edm.Guid, a …_Key field).")
-                 % {"field": onec, "type": edm})  # fmt: skip
-        if spec.ref not in mapped:
-            _add(errors, f"{prefix}.onec", _("%(field)s refers to %(entity)s, which no rule of this connection maps.")
-                 % {"field": onec, "entity": spec.ref})  # fmt: skip
-        return
-    if spec.kind == "bool":
+    elif spec.kind == "ref":
+        _ref_errors(errors, prefix, pair, spec, edm, properties, metadata, mapped)
+    elif spec.kind == "bool":
         if edm != "Edm.Boolean":
             _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s; a yes/no field needs Edm.Boolean.")
                  % {"field": onec, "type": edm})  # fmt: skip
-        return
-    if pair.get("invert"):
-        _add(errors, f"{prefix}.invert", _("Only a yes/no field can be inverted."))
-    if spec.kind == "choice":
-        value_map = pair.get("map")
-        if not isinstance(value_map, dict) or not value_map:
-            _add(errors, f"{prefix}.map", _("Map the 1C values of %(field)s to Sdelka's.") % {"field": onec})
-            return
-        if edm == "Edm.Boolean":
-            known: list[str] | None = ["true", "false"]
-        elif edm == "Edm.String":
-            known = metadata.get("enums", {}).get(onec)
-        else:
-            _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s; a list value needs an enumeration.")
+    else:
+        if pair.get("invert"):
+            _add(errors, f"{prefix}.invert", _("Only a yes/no field can be inverted."))
+        if spec.kind == "choice":
+            _choice_errors(errors, prefix, pair, spec, edm, metadata)
+        elif edm not in _STRING_TYPES:
+            _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s and cannot fill a text field.")
                  % {"field": onec, "type": edm})  # fmt: skip
-            return
-        if "default" in pair and pair["default"] not in spec.choices:
-            _add(errors, f"{prefix}.default", _("%(value)s is not one of %(choices)s.")
-                 % {"value": pair["default"], "choices": ", ".join(spec.choices)})  # fmt: skip
-        for source, target in value_map.items():
-            if known is not None and source not in known:
-                _add(errors, f"{prefix}.map", _("%(value)s is not a value of %(field)s in 1C.")
-                     % {"value": source, "field": onec})  # fmt: skip
-            if target not in spec.choices:
-                _add(errors, f"{prefix}.map", _("%(value)s is not one of %(choices)s.")
-                     % {"value": target, "choices": ", ".join(spec.choices)})  # fmt: skip
-        return
-    if edm not in _STRING_TYPES:
-        _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s and cannot fill a text field.")
+
+
+def _const_errors(errors: Errors, prefix: str, value: Any, spec: FieldSpec) -> None:
+    if spec.kind == "choice" and value not in spec.choices:
+        _add(errors, f"{prefix}.const", _("%(value)s is not one of %(choices)s.") % {
+            "value": value, "choices": ", ".join(spec.choices)})  # fmt: skip
+
+
+def _ref_errors(errors: Errors, prefix: str, pair: dict[str, Any], spec: FieldSpec, edm: str,
+                properties: dict[str, list[Any]], metadata: dict[str, Any], mapped: set[str]) -> None:  # fmt: skip
+    onec = pair["onec"]
+    if "fallback" in pair:
+        _fallback_errors(errors, prefix, pair["fallback"], properties, metadata)
+    composite = edm == "Edm.String" and f"{onec}_Type" in properties  # X + X_Type: a composite-type attribute
+    if edm != "Edm.Guid" and not composite:
+        _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s, not a reference (Edm.Guid, a …_Key field).")
              % {"field": onec, "type": edm})  # fmt: skip
+    if spec.ref not in mapped:
+        _add(errors, f"{prefix}.onec", _("%(field)s refers to %(entity)s, which no rule of this connection maps.")
+             % {"field": onec, "entity": spec.ref})  # fmt: skip
+
+
+def _choice_errors(errors: Errors, prefix: str, pair: dict[str, Any], spec: FieldSpec, edm: str,
+                   metadata: dict[str, Any]) -> None:  # fmt: skip
+    """A list field: its value map from 1C's values (yes/no or an enumeration's) to Sdelka's choices."""
+    onec = pair["onec"]
+    value_map = pair.get("map")
+    if not isinstance(value_map, dict) or not value_map:
+        _add(errors, f"{prefix}.map", _("Map the 1C values of %(field)s to Sdelka's.") % {"field": onec})
+        return
+    if edm == "Edm.Boolean":
+        known: list[str] | None = ["true", "false"]
+    elif edm == "Edm.String":
+        known = metadata.get("enums", {}).get(onec)
+    else:
+        _add(errors, f"{prefix}.onec", _("%(field)s is %(type)s; a list value needs an enumeration.")
+             % {"field": onec, "type": edm})  # fmt: skip
+        return
+    if "default" in pair and pair["default"] not in spec.choices:
+        _add(errors, f"{prefix}.default", _("%(value)s is not one of %(choices)s.")
+             % {"value": pair["default"], "choices": ", ".join(spec.choices)})  # fmt: skip
+    for source, target in value_map.items():
+        if known is not None and source not in known:
+            _add(errors, f"{prefix}.map", _("%(value)s is not a value of %(field)s in 1C.")
+                 % {"value": source, "field": onec})  # fmt: skip
+        if target not in spec.choices:
+            _add(errors, f"{prefix}.map", _("%(value)s is not one of %(choices)s.")
+                 % {"value": target, "choices": ", ".join(spec.choices)})  # fmt: skip
 
 
 _EDM_OF_KIND = {
