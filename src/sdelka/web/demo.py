@@ -884,97 +884,111 @@ class _Builder:
         self.cp_city: list[City] = []
         self.cp_tags: list[list[str]] = []
         for index in range(self.options.counterparties):
-            # The first three rows fix one of each kind, so even a tiny demo shows all of them.
-            roll = self.rng.random()
-            if index < 3:
-                kind = (CounterpartyKind.LEGAL, CounterpartyKind.ENTREPRENEUR, CounterpartyKind.PERSON)[index]
-            else:
-                kind = (
-                    CounterpartyKind.LEGAL
-                    if roll < 0.84
-                    else CounterpartyKind.ENTREPRENEUR
-                    if roll < 0.95
-                    else CounterpartyKind.PERSON
-                )
-            city = MOSCOW if self.rng.random() < 0.35 else self.rng.choice(CITIES)
-            owner = self.rng.choice(self.managers) if self.rng.random() < 0.93 else self.rng.choice(sellers)
-            year = self.rng.randint(2003, 2024)
-            tag_names = sorted(set(self.rng.sample(TAGS, self.rng.choice((0, 0, 1, 1, 2)))))
-            person: _Person | None = None
-            phones = self.city_phone(city)
-            if kind == CounterpartyKind.LEGAL:
-                form = self.rng.choices(("ООО", "АО", "ПАО"), weights=(80, 16, 4))[0]
-                long_form = {
-                    "ООО": "Общество с ограниченной ответственностью",
-                    "АО": "Акционерное общество",
-                    "ПАО": "Публичное акционерное общество",
-                }[form]
-                name, root = self.company_name()
-                inn = self.unique_inn(10, city.region)
-                domain = translit(root) + self.rng.choice((".ru", ".ru", ".ru", ".com", ".su"))
-                values: dict[str, Any] = {
-                    "name": f"{form} «{name}»",
-                    "full_name": f"{long_form} «{name}»",
-                    "inn": inn,
-                    "kpp": make_kpp(inn, "43" if self.rng.random() < 0.05 else "01"),
-                    "ogrn": make_ogrn(self.rng, city.region, year),
-                    "okpo": make_okpo(self.rng),
-                    "emails": f"info@{domain}",
-                    "site": f"https://{domain}",
-                }
-                if self.rng.random() < 0.3:
-                    values["emails"] += f", zakupki@{domain}"
-                if self.rng.random() < 0.4:
-                    phones += ", " + self.city_phone(city)
-                group = groups["Дилеры" if "Дилер" in tag_names else "Покупатели"]
-            else:
-                person = self.person()
-                mail = f"{translit(person.last)}.{translit(person.first)[0]}{self.rng.randint(1, 99)}"
-                mail += self.rng.choice(("@mail.ru", "@yandex.ru", "@gmail.com", "@bk.ru"))
-                phones = self.mobile()
-                if kind == CounterpartyKind.ENTREPRENEUR:
-                    values = {
-                        "name": f"ИП {person.full}",
-                        "full_name": f"Индивидуальный предприниматель {person.full}",
-                        "inn": self.unique_inn(12, city.region),
-                        "ogrn": make_ogrnip(self.rng, city.region, year),
-                        "okpo": make_okpo(self.rng, 10),
-                        "emails": mail,
-                    }
-                    group = groups["Покупатели"]
-                else:
-                    values = {
-                        "name": person.full,
-                        "full_name": person.full,
-                        "emails": mail,
-                        "inn": self.unique_inn(12, city.region) if self.rng.random() < 0.5 else "",
-                    }
-                    group = groups["Частные лица"]
-            address = self.address(city)
-            # A few key accounts are VIP: hidden from everyone not named on them.
-            is_vip = kind == CounterpartyKind.LEGAL and (index == 0 or self.rng.random() < 0.03)
-            rows.append(
-                Counterparty(
-                    kind=kind,
-                    is_vip=is_vip,
-                    legal_address=address,
-                    postal_address=address if self.rng.random() < 0.8 else self.address(city),
-                    phones=phones,
-                    group=group,
-                    owner=owner,
-                    is_active=self.rng.random() > 0.03,
-                    comment="Работает по предоплате." if self.rng.random() < 0.1 else "",
-                    **values,
-                )
-            )
+            rows.append(self.new_counterparty(index, groups, sellers))
             created.append(self.at(self.days_ago(200, 1100)))
-            self.cp_people.append(person)
-            self.cp_city.append(city)
-            self.cp_tags.append(tag_names)
         self.cps = _bulk_history(Counterparty, rows)
         for cp, when in zip(self.cps, created, strict=True):
             cp.created_at = when
+        self.counterparty_links(tags)
+        _backdate(Counterparty, self.cps)
+        self.contacts_and_accounts()
 
+    def new_counterparty(self, index: int, groups: dict[str, CounterpartyGroup], sellers: list[User]) -> Counterparty:
+        """One counterparty, not saved; its contact person, city and tags are kept for the steps that follow."""
+        kind = self.counterparty_kind(index)
+        city = MOSCOW if self.rng.random() < 0.35 else self.rng.choice(CITIES)
+        owner = self.rng.choice(self.managers) if self.rng.random() < 0.93 else self.rng.choice(sellers)
+        year = self.rng.randint(2003, 2024)
+        tag_names = sorted(set(self.rng.sample(TAGS, self.rng.choice((0, 0, 1, 1, 2)))))
+        person: _Person | None = None
+        phones = self.city_phone(city)
+        if kind == CounterpartyKind.LEGAL:
+            values, phones = self.company_values(city, year, phones)
+            group = groups["Дилеры" if "Дилер" in tag_names else "Покупатели"]
+        else:
+            person = self.person()
+            values, phones = self.person_values(kind, person, city, year)
+            group = groups["Покупатели" if kind == CounterpartyKind.ENTREPRENEUR else "Частные лица"]
+        address = self.address(city)
+        # A few key accounts are VIP: hidden from everyone not named on them.
+        is_vip = kind == CounterpartyKind.LEGAL and (index == 0 or self.rng.random() < 0.03)
+        row = Counterparty(
+            kind=kind,
+            is_vip=is_vip,
+            legal_address=address,
+            postal_address=address if self.rng.random() < 0.8 else self.address(city),
+            phones=phones,
+            group=group,
+            owner=owner,
+            is_active=self.rng.random() > 0.03,
+            comment="Работает по предоплате." if self.rng.random() < 0.1 else "",
+            **values,
+        )
+        self.cp_people.append(person)
+        self.cp_city.append(city)
+        self.cp_tags.append(tag_names)
+        return row
+
+    def counterparty_kind(self, index: int) -> str:
+        roll = self.rng.random()
+        if index < 3:  # the first three rows fix one of each kind, so even a tiny demo shows all of them
+            return (CounterpartyKind.LEGAL, CounterpartyKind.ENTREPRENEUR, CounterpartyKind.PERSON)[index]
+        if roll < 0.84:
+            return CounterpartyKind.LEGAL
+        return CounterpartyKind.ENTREPRENEUR if roll < 0.95 else CounterpartyKind.PERSON
+
+    def company_values(self, city: City, year: int, phones: str) -> tuple[dict[str, Any], str]:
+        """A company's requisites, e-mails and site; its phones with a second line now and then."""
+        form = self.rng.choices(("ООО", "АО", "ПАО"), weights=(80, 16, 4))[0]
+        long_form = {
+            "ООО": "Общество с ограниченной ответственностью",
+            "АО": "Акционерное общество",
+            "ПАО": "Публичное акционерное общество",
+        }[form]
+        name, root = self.company_name()
+        inn = self.unique_inn(10, city.region)
+        domain = translit(root) + self.rng.choice((".ru", ".ru", ".ru", ".com", ".su"))
+        values: dict[str, Any] = {
+            "name": f"{form} «{name}»",
+            "full_name": f"{long_form} «{name}»",
+            "inn": inn,
+            "kpp": make_kpp(inn, "43" if self.rng.random() < 0.05 else "01"),
+            "ogrn": make_ogrn(self.rng, city.region, year),
+            "okpo": make_okpo(self.rng),
+            "emails": f"info@{domain}",
+            "site": f"https://{domain}",
+        }
+        if self.rng.random() < 0.3:
+            values["emails"] += f", zakupki@{domain}"
+        if self.rng.random() < 0.4:
+            phones += ", " + self.city_phone(city)
+        return values, phones
+
+    def person_values(self, kind: str, person: _Person, city: City, year: int) -> tuple[dict[str, Any], str]:
+        """An entrepreneur's or a private person's requisites and e-mail; a mobile phone."""
+        mail = f"{translit(person.last)}.{translit(person.first)[0]}{self.rng.randint(1, 99)}"
+        mail += self.rng.choice(("@mail.ru", "@yandex.ru", "@gmail.com", "@bk.ru"))
+        phones = self.mobile()
+        if kind == CounterpartyKind.ENTREPRENEUR:
+            values = {
+                "name": f"ИП {person.full}",
+                "full_name": f"Индивидуальный предприниматель {person.full}",
+                "inn": self.unique_inn(12, city.region),
+                "ogrn": make_ogrnip(self.rng, city.region, year),
+                "okpo": make_okpo(self.rng, 10),
+                "emails": mail,
+            }
+        else:
+            values = {
+                "name": person.full,
+                "full_name": person.full,
+                "emails": mail,
+                "inn": self.unique_inn(12, city.region) if self.rng.random() < 0.5 else "",
+            }
+        return values, phones
+
+    def counterparty_links(self, tags: dict[str, Tag]) -> None:
+        """Co-owners (one counterparty in ten), the people named on VIP ones, and tags."""
         co_owners, vip_users, tag_links = [], [], []
         co_owner_of: dict[int, list[int]] = defaultdict(list)
         for index, cp in enumerate(self.cps):
@@ -992,39 +1006,13 @@ class _Builder:
         _bulk(Counterparty.vip_users.through, vip_users)
         _bulk(Counterparty.tags.through, tag_links)
         self.co_owner_of = co_owner_of
-        _backdate(Counterparty, self.cps)
 
+    def contacts_and_accounts(self) -> None:
         contacts: list[ContactPerson] = []
         accounts: list[CounterpartyBankAccount] = []
         self.cp_contacts: list[list[ContactPerson]] = []
         for cp, person, city in zip(self.cps, self.cp_people, self.cp_city, strict=True):
-            own: list[ContactPerson] = []
-            count = self.rng.choice((1, 1, 2, 2, 2, 3))
-            for position_no in range(count):
-                contact_person = person if person and position_no == 0 else self.person()
-                if cp.kind == CounterpartyKind.LEGAL and position_no == 0:
-                    position = "Генеральный директор"
-                elif person and position_no == 0:
-                    position = "Индивидуальный предприниматель" if cp.kind == CounterpartyKind.ENTREPRENEUR else ""
-                else:
-                    position = self.rng.choice(POSITIONS)
-                domain = cp.site.removeprefix("https://")
-                email = f"{translit(contact_person.last)}@{domain}" if domain else cp.emails.split(",")[0]
-                own.append(
-                    ContactPerson(
-                        counterparty=cp,
-                        last_name=contact_person.last,
-                        first_name=contact_person.first,
-                        middle_name=contact_person.middle,
-                        position=position,
-                        phones=self.mobile() + (f", {self.city_phone(city)}" if self.rng.random() < 0.3 else ""),
-                        emails=email,
-                        birthday=date(self.rng.randint(1962, 2001), self.rng.randint(1, 12), self.rng.randint(1, 28))
-                        if self.rng.random() < 0.7
-                        else None,
-                        notes="Предпочитает связь через мессенджер." if self.rng.random() < 0.1 else "",
-                    )
-                )
+            own = self.contacts_of(cp, person, city)
             contacts += own
             self.cp_contacts.append(own)
             balance = {"legal": "40702", "entrepreneur": "40802", "person": "40817"}[cp.kind]
@@ -1035,6 +1023,37 @@ class _Builder:
         _bulk(ContactPerson, contacts)
         _bulk(CounterpartyBankAccount, accounts)
         self.cp_account = {a.counterparty_id: a for a in accounts if a.is_main}
+
+    def contacts_of(self, cp: Counterparty, person: _Person | None, city: City) -> list[ContactPerson]:
+        """One to three contact persons; the first of a company is its director, of a person the person."""
+        own: list[ContactPerson] = []
+        count = self.rng.choice((1, 1, 2, 2, 2, 3))
+        for position_no in range(count):
+            contact_person = person if person and position_no == 0 else self.person()
+            if cp.kind == CounterpartyKind.LEGAL and position_no == 0:
+                position = "Генеральный директор"
+            elif person and position_no == 0:
+                position = "Индивидуальный предприниматель" if cp.kind == CounterpartyKind.ENTREPRENEUR else ""
+            else:
+                position = self.rng.choice(POSITIONS)
+            domain = cp.site.removeprefix("https://")
+            email = f"{translit(contact_person.last)}@{domain}" if domain else cp.emails.split(",")[0]
+            own.append(
+                ContactPerson(
+                    counterparty=cp,
+                    last_name=contact_person.last,
+                    first_name=contact_person.first,
+                    middle_name=contact_person.middle,
+                    position=position,
+                    phones=self.mobile() + (f", {self.city_phone(city)}" if self.rng.random() < 0.3 else ""),
+                    emails=email,
+                    birthday=date(self.rng.randint(1962, 2001), self.rng.randint(1, 12), self.rng.randint(1, 28))
+                    if self.rng.random() < 0.7
+                    else None,
+                    notes="Предпочитает связь через мессенджер." if self.rng.random() < 0.1 else "",
+                )
+            )
+        return own
 
     # -- deals, invoices, payments ----------------------------------------------------------------
 
