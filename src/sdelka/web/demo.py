@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -1082,33 +1082,8 @@ class _Builder:
                 stage = forced.pop(0) if forced else self.rng.choices(stages, weights=weights)[0]
                 contact = self.rng.choice(self.cp_contacts[index])
                 owner_id = self.rng.choice([cp.owner_id, *self.co_owner_of.get(cp.pk, [])])
-                group = self.rng.choice([g for g in GROUPS if g[3]])[1]
-                deal = Deal(
-                    title=f"{self.rng.choice(('Поставка', 'Заявка', 'Комплектация объекта', 'Закупка'))}: "
-                    f"{group.lower()}",
-                    pipeline=pipeline,
-                    stage=stage,
-                    counterparty=cp,
-                    contact=contact,
-                    owner_id=owner_id,
-                    currency_id="RUB",
-                    probability=stage.probability,
-                    source=self.rng.choice(DEAL_SOURCES),
-                )
-                statuses: list[str] = []
-                if stage.kind == StageKind.WON:
-                    statuses = [InvoiceStatus.PAID] * self.rng.choice((1, 1, 1, 2))
-                elif stage.pk == invoice_stage.pk:
-                    need = [s for s in OPEN_INVOICE_STATUSES if s not in statuses_seen]
-                    statuses = [need[0] if need else self.rng.choice(OPEN_INVOICE_STATUSES)]
-                elif stage.kind == StageKind.LOST and (
-                    InvoiceStatus.CANCELLED not in statuses_seen or self.rng.random() < 0.3
-                ):
-                    statuses = [InvoiceStatus.CANCELLED]
-                elif stage.pk == proposal_stage.pk and (
-                    InvoiceStatus.DRAFT not in statuses_seen or self.rng.random() < 0.3
-                ):
-                    statuses = [InvoiceStatus.DRAFT]
+                deal = self.new_deal(pipeline, stage, cp, contact, owner_id)
+                statuses = self.deal_invoice_statuses(stage, invoice_stage, proposal_stage, statuses_seen)
                 statuses_seen.update(statuses)
                 start = self.deal_start(stage, invoice_stage)
                 total = Decimal("0.00")
@@ -1119,17 +1094,7 @@ class _Builder:
                     deal_of_plan.append(len(deals))
                     total += plan.invoice.total * plan.invoice.exchange_rate
                     closed = max([closed, plan.invoice.date, *(p[0] for p in plan.payments)])
-                deal.amount = money(total) if statuses else Decimal(self.rng.randint(30, 3000) * 1000)
-                if stage.kind == StageKind.OPEN:
-                    deal.expected_close_date = self.today + timedelta(days=self.rng.randint(5, 90))
-                    if self.rng.random() < 0.06:
-                        deal.currency_id = self.rng.choice(("USD", "EUR"))
-                        deal.amount = Decimal(self.rng.randint(5, 120) * 500)
-                else:
-                    deal.expected_close_date = closed
-                    deal.closed_at = self.at(closed)
-                if stage.kind == StageKind.LOST:
-                    deal.lost_reason = self.rng.choice(LOST_REASONS)
+                self.settle_deal(deal, money(total) if statuses else None, closed)
                 deals.append(deal)
                 deal_created.append(self.at(start - timedelta(days=self.rng.randint(1, 20))))
             # Repeat orders without a deal: paid, issued, sometimes in a foreign currency.
@@ -1149,6 +1114,49 @@ class _Builder:
                 plan.invoice.basis = f"Сделка «{self.deals[deal_index].title}»"
         self.number_invoices(planned)
         self.save_invoices(planned)
+
+    def new_deal(self, pipeline: Pipeline, stage: Stage, cp: Counterparty, contact: ContactPerson,
+                 owner_id: int) -> Deal:  # fmt: skip
+        group = self.rng.choice([g for g in GROUPS if g[3]])[1]
+        return Deal(
+            title=f"{self.rng.choice(('Поставка', 'Заявка', 'Комплектация объекта', 'Закупка'))}: {group.lower()}",
+            pipeline=pipeline,
+            stage=stage,
+            counterparty=cp,
+            contact=contact,
+            owner_id=owner_id,
+            currency_id="RUB",
+            probability=stage.probability,
+            source=self.rng.choice(DEAL_SOURCES),
+        )
+
+    def deal_invoice_statuses(self, stage: Stage, invoice_stage: Stage, proposal_stage: Stage,
+                              seen: set[str]) -> list[str]:  # fmt: skip
+        """The invoices a deal at `stage` has, by status; each status appears early on, so a small demo has all."""
+        if stage.kind == StageKind.WON:
+            return [InvoiceStatus.PAID] * self.rng.choice((1, 1, 1, 2))
+        if stage.pk == invoice_stage.pk:
+            need = [s for s in OPEN_INVOICE_STATUSES if s not in seen]
+            return [need[0] if need else self.rng.choice(OPEN_INVOICE_STATUSES)]
+        if stage.kind == StageKind.LOST and (InvoiceStatus.CANCELLED not in seen or self.rng.random() < 0.3):
+            return [InvoiceStatus.CANCELLED]
+        if stage.pk == proposal_stage.pk and (InvoiceStatus.DRAFT not in seen or self.rng.random() < 0.3):
+            return [InvoiceStatus.DRAFT]
+        return []
+
+    def settle_deal(self, deal: Deal, invoiced: Decimal | None, closed: date) -> None:
+        """The deal's amount (its invoices', else a round guess) and dates: expected, or closed on `closed`."""
+        deal.amount = invoiced if invoiced is not None else Decimal(self.rng.randint(30, 3000) * 1000)
+        if deal.stage.kind == StageKind.OPEN:
+            deal.expected_close_date = self.today + timedelta(days=self.rng.randint(5, 90))
+            if self.rng.random() < 0.06:
+                deal.currency_id = self.rng.choice(("USD", "EUR"))
+                deal.amount = Decimal(self.rng.randint(5, 120) * 500)
+        else:
+            deal.expected_close_date = closed
+            deal.closed_at = self.at(closed)
+        if deal.stage.kind == StageKind.LOST:
+            deal.lost_reason = self.rng.choice(LOST_REASONS)
 
     def deal_start(self, stage: Stage, invoice_stage: Stage) -> date:
         if stage.kind == StageKind.WON:
@@ -1175,44 +1183,10 @@ class _Builder:
             if known:
                 currency, rate = code, self.rates[code, max(known)]
         price_type = self.price_type_for(index)
-        lines: list[InvoiceLine] = []
-        for position in range(1, self.rng.choice((1, 2, 2, 3, 3, 4, 5)) + 1):
-            product_index = self.rng.randrange(len(self.products))
-            product = self.products[product_index]
-            price = self.prices[price_type, product_index]
-            vat_rate = product.vat_rate
-            if vat_rate == VatRate.VAT_22 and day < VAT_22_FROM:
-                vat_rate = VatRate.VAT_20
-            if mode == VatMode.WITHOUT:
-                vat_rate = VatRate.WITHOUT
-            percent = VatRate(vat_rate).percent
-            if mode == VatMode.ON_TOP and percent:
-                price = money(price * 100 / (100 + percent))
-            if currency != "RUB":
-                price = money(price / rate)
-            if product.kind == ProductKind.SERVICE:
-                quantity = Decimal(self.rng.randint(1, 16))
-            elif product.unit.okei == "006":
-                quantity = Decimal(self.rng.randint(1, 50) * 10)
-            else:
-                quantity = Decimal(self.rng.choice((1, 2, 3, 5, 10, 12, 20, 24, 50, 100)))
-            discount = money(quantity * price * Decimal("0.05")) if self.rng.random() < 0.12 else Decimal("0.00")
-            amounts = line_amounts(quantity=quantity, price=price, discount=discount, rate=vat_rate, mode=mode)
-            lines.append(
-                InvoiceLine(
-                    position=position,
-                    product=product,
-                    description=product.name,
-                    quantity=quantity,
-                    unit=product.unit,
-                    price=price,
-                    discount=discount,
-                    vat_rate=vat_rate,
-                    amount=amounts.amount,
-                    vat_amount=amounts.vat,
-                    total=amounts.total,
-                )
-            )
+        lines = [
+            self.plan_line(position, price_type, day, mode, currency, rate)
+            for position in range(1, self.rng.choice((1, 2, 2, 3, 3, 4, 5)) + 1)
+        ]
         due = day + timedelta(days=self.rng.choice((3, 5, 5, 10, 14)))
         invoice = Invoice(
             organisation=org,
@@ -1231,8 +1205,56 @@ class _Builder:
             vat_amount=sum((line.vat_amount for line in lines), Decimal("0.00")),
             total=sum((line.total for line in lines), Decimal("0.00")),
         )
+        payments = self.plan_payments(invoice, lines)
+        invoice.paid_amount = sum((p[2] for p in payments), Decimal("0.00"))
+        if status == InvoiceStatus.CANCELLED:
+            invoice.comment = "Аннулирован: клиент отказался от заказа."
+        return _PlannedInvoice(invoice=invoice, lines=lines, payments=payments, order=order)
+
+    def plan_line(self, position: int, price_type: str, day: date, mode: str, currency: str,
+                  rate: Decimal) -> InvoiceLine:  # fmt: skip
+        """A random product at its price in `price_type`, VAT as of `day`, converted to the invoice's currency."""
+        product_index = self.rng.randrange(len(self.products))
+        product = self.products[product_index]
+        price = self.prices[price_type, product_index]
+        vat_rate = product.vat_rate
+        if vat_rate == VatRate.VAT_22 and day < VAT_22_FROM:
+            vat_rate = VatRate.VAT_20
+        if mode == VatMode.WITHOUT:
+            vat_rate = VatRate.WITHOUT
+        percent = VatRate(vat_rate).percent
+        if mode == VatMode.ON_TOP and percent:
+            price = money(price * 100 / (100 + percent))
+        if currency != "RUB":
+            price = money(price / rate)
+        if product.kind == ProductKind.SERVICE:
+            quantity = Decimal(self.rng.randint(1, 16))
+        elif product.unit.okei == "006":
+            quantity = Decimal(self.rng.randint(1, 50) * 10)
+        else:
+            quantity = Decimal(self.rng.choice((1, 2, 3, 5, 10, 12, 20, 24, 50, 100)))
+        discount = money(quantity * price * Decimal("0.05")) if self.rng.random() < 0.12 else Decimal("0.00")
+        amounts = line_amounts(quantity=quantity, price=price, discount=discount, rate=vat_rate, mode=mode)
+        return InvoiceLine(
+            position=position,
+            product=product,
+            description=product.name,
+            quantity=quantity,
+            unit=product.unit,
+            price=price,
+            discount=discount,
+            vat_rate=vat_rate,
+            amount=amounts.amount,
+            vat_amount=amounts.vat,
+            total=amounts.total,
+        )
+
+    def plan_payments(self, invoice: Invoice, lines: list[InvoiceLine]) -> list[tuple[date, Decimal, Decimal]]:
+        """(day, amount paid, amount allocated to the invoice) of a paid or partly paid invoice; a paid one with
+        goods is shipped on its last payment's day."""
+        day = invoice.date
         payments: list[tuple[date, Decimal, Decimal]] = []
-        if status == InvoiceStatus.PAID:
+        if invoice.status == InvoiceStatus.PAID:
             first_day = min(day + timedelta(days=self.rng.randint(0, 12)), self.today)
             if self.rng.random() < 0.2 and invoice.total > 1:
                 part = money(invoice.total * Decimal(self.rng.randint(30, 70)) / 100)
@@ -1247,14 +1269,11 @@ class _Builder:
                 if any(line.product and line.product.kind == ProductKind.GOODS for line in lines)
                 else None
             )
-        elif status == InvoiceStatus.PARTLY_PAID:
+        elif invoice.status == InvoiceStatus.PARTLY_PAID:
             part = money(invoice.total * Decimal(self.rng.randint(20, 80)) / 100)
             part = min(max(part, Decimal("0.01")), invoice.total - Decimal("0.01"))
             payments = [(min(day + timedelta(days=self.rng.randint(0, 7)), self.today), part, part)]
-        invoice.paid_amount = sum((p[2] for p in payments), Decimal("0.00"))
-        if status == InvoiceStatus.CANCELLED:
-            invoice.comment = "Аннулирован: клиент отказался от заказа."
-        return _PlannedInvoice(invoice=invoice, lines=lines, payments=payments, order=order)
+        return payments
 
     def number_invoices(self, planned: list[_PlannedInvoice]) -> None:
         """Numbers run per organisation and year in date order, continuing any series already there."""
@@ -1321,8 +1340,27 @@ class _Builder:
 
     def tasks_and_notes(self) -> None:
         now = timezone.now()
-        tasks: list[Task] = []
-        created: list[datetime] = []
+        planned = [*self.payment_reminder_tasks(), *self.deal_tasks(now), *self.internal_tasks(now)]
+        tasks = _bulk(Task, [task for task, _created in planned])
+        for task, (_planned, created) in zip(tasks, planned, strict=True):
+            task.created_at = created
+        _backdate(Task, tasks)
+        notes = self.notes()
+        self.result.counts = {
+            "users": len(self.users),
+            "organisations": len(self.orgs),
+            "counterparties": len(self.cps),
+            "contacts": sum(len(c) for c in self.cp_contacts),
+            "products": len(self.products),
+            "deals": len(self.deals),
+            "invoices": len(self.invoices),
+            "payments": len(self.payments),
+            "tasks": len(tasks),
+            "notes": len(notes),
+        }
+
+    def payment_reminder_tasks(self) -> Iterator[tuple[Task, datetime]]:
+        """(task, created) for the accountant's reminders of overdue invoices, already sent."""
         overdue_invoices = [
             (i, i.due_date)
             for i in self.invoices
@@ -1330,20 +1368,21 @@ class _Builder:
         ]
         for invoice, due_date in overdue_invoices:
             due = self.at(due_date + timedelta(days=1), 10)
-            tasks.append(
-                Task(
-                    title=f"Напомнить об оплате счёта № {invoice.number}",
-                    assignee_id=invoice.owner_id,
-                    author=self.accountant,
-                    counterparty=invoice.counterparty,
-                    deal=invoice.deal,
-                    invoice=invoice,
-                    due_at=due,
-                    remind_at=due - timedelta(hours=1),
-                    reminded_at=due - timedelta(hours=1),
-                )
+            task = Task(
+                title=f"Напомнить об оплате счёта № {invoice.number}",
+                assignee_id=invoice.owner_id,
+                author=self.accountant,
+                counterparty=invoice.counterparty,
+                deal=invoice.deal,
+                invoice=invoice,
+                due_at=due,
+                remind_at=due - timedelta(hours=1),
+                reminded_at=due - timedelta(hours=1),
             )
-            created.append(self.at(due_date))
+            yield task, self.at(due_date)
+
+    def deal_tasks(self, now: datetime) -> Iterator[tuple[Task, datetime]]:
+        """(task, created) for most open deals: overdue (at least one), upcoming with a reminder, or done."""
         forced_overdue = True
         for deal in self.deals:
             if deal.closed_at is not None or self.rng.random() < 0.3:
@@ -1366,18 +1405,19 @@ class _Builder:
             task.counterparty = deal.counterparty
             task.deal = deal
             task.description = f"По сделке «{deal.title}»."
-            tasks.append(task)
-            created.append(min(due - timedelta(days=self.rng.randint(1, 10)), now))
+            yield task, min(due - timedelta(days=self.rng.randint(1, 10)), now)
+
+    def internal_tasks(self, now: datetime) -> Iterator[tuple[Task, datetime]]:
+        """(task, created) for the director's tasks to every head of sales."""
         for title in INTERNAL_TASKS:
             for head in self.heads.values():
                 due = self.at(self.today + timedelta(days=self.rng.randint(-3, 10)))
-                tasks.append(Task(title=title, assignee=head, author=self.director, due_at=due))
-                created.append(min(due - timedelta(days=7), now))
-        tasks = _bulk(Task, tasks)
-        for task, when in zip(tasks, created, strict=True):
-            task.created_at = when
-        _backdate(Task, tasks)
+                yield (
+                    Task(title=title, assignee=head, author=self.director, due_at=due),
+                    min(due - timedelta(days=7), now),
+                )
 
+    def notes(self) -> list[Note]:
         notes: list[Note] = []
         deals_of: dict[int, list[Deal]] = defaultdict(list)
         for deal in self.deals:
@@ -1395,18 +1435,7 @@ class _Builder:
                 notes.append(note)
         notes = _bulk(Note, notes)
         _backdate(Note, notes)
-        self.result.counts = {
-            "users": len(self.users),
-            "organisations": len(self.orgs),
-            "counterparties": len(self.cps),
-            "contacts": sum(len(c) for c in self.cp_contacts),
-            "products": len(self.products),
-            "deals": len(self.deals),
-            "invoices": len(self.invoices),
-            "payments": len(self.payments),
-            "tasks": len(tasks),
-            "notes": len(notes),
-        }
+        return notes
 
 
 def format_logins(logins: Iterable[DemoLogin], password: str) -> list[str]:
