@@ -49,11 +49,20 @@ def _invoice_lines(record: Record) -> tuple[list[dict[str, Any]], dict[str, str]
 
 
 def apply_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change) -> None:
-    values = record.values
     lines, errors = _invoice_lines(record)
     if errors:
         raise ValidationError(errors)
-    number = values.get("number") or v.text(record.raw.get("Number"))
+    number = record.values.get("number") or v.text(record.raw.get("Number"))
+    header = _invoice_header(record.values)
+    invoice = Invoice.objects.filter(pk=ref.object_id).first() if ref is not None else None
+    if invoice is None:
+        _create_invoice(rule, record, ref, change, number, header, lines)
+    else:
+        _update_invoice_from_1c(rule, record, ref, change, invoice, number, header, lines)
+
+
+def _invoice_header(values: dict[str, Any]) -> dict[str, Any]:
+    """The invoice fields 1C fills, by the sales services' names; a field 1C leaves empty is not changed."""
     header = {
         "date": values.get("date"),
         "currency": values.get("currency") or "RUB",
@@ -64,36 +73,44 @@ def apply_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, c
         header["contract"] = values["contract_id"]
     if values.get("comment"):
         header["comment"] = values["comment"]
-    invoice = Invoice.objects.filter(pk=ref.object_id).first() if ref is not None else None
-    active = values.get("is_active", True)
-    if invoice is None:
-        if not rule.syncer.task.create_allowed:
-            change.action = "skipped"
-            return
-        if not active:
-            change.action = "unchanged"  # made and deleted in 1C: nothing to bring
-            return
-        change.action = "create"
-        change.diff = {"number_1c": (None, number), **{k: (None, val) for k, val in header.items()},
-                       "lines": (None, len(lines))}  # fmt: skip
-        if rule.syncer.dry_run:
-            return
-        with transaction.atomic():
-            counterparty = Counterparty.objects.select_related("owner").get(pk=values["counterparty_id"])
-            invoice = sales.create_invoice(
-                user=rule.user,
-                organisation=organisation(values["organisation_id"]),
-                counterparty=counterparty,
-                owner=counterparty.owner if counterparty.owner.is_active else None,  # in its manager's own list
-                lines=lines,
-                **{"comment": _("Invoice № %(number)s in 1C") % {"number": number}, **header},  # type: ignore[arg-type]
-            )
-            sales.issue_invoice(user=rule.user, invoice=invoice)
-            _adopt(rule, invoice, rule.link(record, invoice, ref, number, synced=invoice_state(invoice)))
+    return header
+
+
+def _create_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change, number: str,
+                    header: dict[str, Any], lines: list[dict[str, Any]]) -> None:  # fmt: skip
+    values = record.values
+    if not rule.syncer.task.create_allowed:
+        change.action = "skipped"
         return
-    diff = _invoice_diff(invoice, values, header, lines)
+    if not values.get("is_active", True):
+        change.action = "unchanged"  # made and deleted in 1C: nothing to bring
+        return
+    change.action = "create"
+    change.diff = {"number_1c": (None, number), **{k: (None, val) for k, val in header.items()},
+                   "lines": (None, len(lines))}  # fmt: skip
+    if rule.syncer.dry_run:
+        return
+    with transaction.atomic():
+        counterparty = Counterparty.objects.select_related("owner").get(pk=values["counterparty_id"])
+        invoice = sales.create_invoice(
+            user=rule.user,
+            organisation=organisation(values["organisation_id"]),
+            counterparty=counterparty,
+            owner=counterparty.owner if counterparty.owner.is_active else None,  # in its manager's own list
+            lines=lines,
+            **{"comment": _("Invoice № %(number)s in 1C") % {"number": number}, **header},
+        )
+        sales.issue_invoice(user=rule.user, invoice=invoice)
+        _adopt(rule, invoice, rule.link(record, invoice, ref, number, synced=invoice_state(invoice)))
+
+
+def _update_invoice_from_1c(rule: DocumentRule, record: Record, ref: ExternalRef | None, change: Change,
+                            invoice: Invoice, number: str, header: dict[str, Any],
+                            lines: list[dict[str, Any]]) -> None:  # fmt: skip
+    """An invoice already linked: cancelled when 1C deleted it, else changed by the fields merged from 1C."""
+    diff = _invoice_diff(invoice, record.values, header, lines)
     merged = None
-    if not active and invoice.status != InvoiceStatus.CANCELLED:
+    if not record.values.get("is_active", True) and invoice.status != InvoiceStatus.CANCELLED:
         diff["status"] = (invoice.status, InvoiceStatus.CANCELLED)
     elif ref is not None:
         merged = merge_document(rule, ref, invoice, invoice_state(invoice), _onec_invoice_state(header, lines), change)
