@@ -747,14 +747,50 @@ class _Builder:
             self.org_account.setdefault((account.organisation_id, account.currency_id), account)
 
     def catalogue(self) -> None:
+        groups = self.product_groups()
+        prefixes = {key: prefix for key, _name, _parent, prefix in GROUPS}
+        units = {u.okei: u for u in Unit.objects.filter(okei__in={t.okei for t in TEMPLATES})}
+        barcodes: set[str] = set()
+        counters: dict[str, int] = defaultdict(int)
+        products: list[Product] = []
+        self.retail: list[Decimal] = []
+        for template, variant, repeat in self.catalogue_plan():
+            maker = self.rng.choice(template.makers)
+            brand = variant if template.variants in BRAND_VARIANTS else ""
+            name = " ".join(part for part in (template.name, brand or variant, "" if brand else maker) if part)
+            if repeat:
+                name += f" (исп. {repeat + 1})"
+            counters[template.group] += 1
+            products.append(
+                Product(
+                    group=groups[template.group],
+                    article=f"{prefixes[template.group]}-{counters[template.group]:04d}",
+                    barcode=self.unique_barcode(barcodes) if template.kind == ProductKind.GOODS else "",
+                    name=name,
+                    full_name=name,
+                    unit=units[template.okei],
+                    vat_rate=template.vat,
+                    kind=template.kind,
+                    manufacturer=brand or maker,
+                    description="" if template.kind == ProductKind.SERVICE else f"{name}. Гарантия производителя.",
+                )
+            )
+            retail = Decimal(self.rng.randint(template.low * 100, template.high * 100)) / 100
+            self.retail.append(retail.quantize(Decimal("1")) if retail >= 100 else money(retail))
+        self.products = _bulk_history(Product, products)
+        self.price_lists()
+        self.stock_levels()
+
+    def product_groups(self) -> dict[str, ProductGroup]:
         groups: dict[str, ProductGroup] = {}
         for key, name, parent, _prefix in GROUPS:
             groups[key] = ProductGroup(name=name, parent=groups[parent] if parent else None)
         _bulk(ProductGroup, [g for g in groups.values() if g.parent is None])
         _bulk(ProductGroup, [g for g in groups.values() if g.parent is not None])
-        prefixes = {key: prefix for key, _name, _parent, prefix in GROUPS}
-        units = {u.okei: u for u in Unit.objects.filter(okei__in={t.okei for t in TEMPLATES})}
+        return groups
 
+    def catalogue_plan(self) -> list[tuple[Template, str, int]]:
+        """(template, variant, repeat) of each product to make, `options.products` of them."""
         # Round-robin over the leaf groups so that even a small catalogue has goods, food and services.
         by_group: dict[str, list[tuple[Template, str]]] = defaultdict(list)
         for template in TEMPLATES:
@@ -773,43 +809,17 @@ class _Builder:
         chosen = [
             (t, v, i // len(pool)) for i, (t, v, _r) in enumerate(pool * (self.options.products // len(pool) + 1))
         ]
-        chosen = chosen[: self.options.products]
+        return chosen[: self.options.products]
 
-        barcodes: set[str] = set()
-        counters: dict[str, int] = defaultdict(int)
-        products: list[Product] = []
-        self.retail: list[Decimal] = []
-        for template, variant, repeat in chosen:
-            maker = self.rng.choice(template.makers)
-            brand = variant if template.variants in BRAND_VARIANTS else ""
-            name = " ".join(part for part in (template.name, brand or variant, "" if brand else maker) if part)
-            if repeat:
-                name += f" (исп. {repeat + 1})"
-            counters[template.group] += 1
-            barcode = ""
-            if template.kind == ProductKind.GOODS:
-                barcode = make_ean13(self.rng)
-                while barcode in barcodes:
-                    barcode = make_ean13(self.rng)
-                barcodes.add(barcode)
-            products.append(
-                Product(
-                    group=groups[template.group],
-                    article=f"{prefixes[template.group]}-{counters[template.group]:04d}",
-                    barcode=barcode,
-                    name=name,
-                    full_name=name,
-                    unit=units[template.okei],
-                    vat_rate=template.vat,
-                    kind=template.kind,
-                    manufacturer=brand or maker,
-                    description="" if template.kind == ProductKind.SERVICE else f"{name}. Гарантия производителя.",
-                )
-            )
-            retail = Decimal(self.rng.randint(template.low * 100, template.high * 100)) / 100
-            self.retail.append(retail.quantize(Decimal("1")) if retail >= 100 else money(retail))
-        self.products = _bulk_history(Product, products)
+    def unique_barcode(self, barcodes: set[str]) -> str:
+        barcode = make_ean13(self.rng)
+        while barcode in barcodes:
+            barcode = make_ean13(self.rng)
+        barcodes.add(barcode)
+        return barcode
 
+    def price_lists(self) -> None:
+        """Each price type's price of every product: the retail price times the type's factor."""
         price_types = [
             PriceType(name=name, currency_id="RUB", vat_included=True, is_default=name == "Оптовая")
             for name, _factor in PRICE_TYPES
@@ -826,6 +836,8 @@ class _Builder:
                 prices.append(Price(price_type=price_type, product=product, value=value))
         _bulk(Price, prices)
 
+    def stock_levels(self) -> None:
+        """Goods in stock: all of them in the first warehouse, most in the others, some at zero."""
         warehouses = [Warehouse(name=name, address=address) for name, address in WAREHOUSES]
         existing_wh = {w.name: w for w in Warehouse.objects.filter(name__in=[w.name for w in warehouses])}
         _bulk(Warehouse, [w for w in warehouses if w.name not in existing_wh])
