@@ -147,12 +147,13 @@ else:
         "immediate": env_bool("SDELKA_HUEY_IMMEDIATE"),
         "utc": True,
         # SQLite is polled: huey's idle back-off would grow to 10 s, a wait 1C sees at the start of each import
-        # (Redis blocks on the queue instead). Polling a local file twice a second costs nothing.
+        # (Redis blocks on the queue instead). Polling a local file ten times a second costs nothing, and an
+        # unchanged catalogue is applied in about a second: a longer wait would be a large part of it.
         "consumer": {
             "workers": int(os.environ.get("SDELKA_HUEY_WORKERS", "2")),
             "worker_type": "thread",
             "initial_delay": 0.05,
-            "max_delay": 0.5,
+            "max_delay": 0.1,
         },
     }
 
