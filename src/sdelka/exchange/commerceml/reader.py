@@ -139,20 +139,33 @@ def _opt_text(element: Element | None) -> str | None:
 
 
 def _child_text(element: Element | None, name: str) -> str:
+    """Text of the first child named `name` (any namespace). The children are compared by cached local name: a
+    `{*}name` filter costs lxml a tag matcher built anew on each call, several times the few children read."""
     if element is None:
         return ""
-    for child in element.iterchildren(f"{{*}}{name}"):
-        return (child.text or "").strip()
+    known = LOCAL_NAMES
+    for child in element:
+        if (known.get(child.tag) or local_name(child)) == name:
+            return (child.text or "").strip()
     return ""
 
 
 def _pairs(container: Element | None, item: str, key: str = "Наименование", value: str = "Значение") -> dict[str, str]:
-    """``<Контейнер><item><key/><value/></item>…`` → dict (first value per key wins for duplicates of the value)."""
+    """``<Контейнер><item><key/><value/></item>…`` → dict (first value per key wins for duplicates of the value).
+    Each item's children are walked once for both (the first of each name counts, as in `_child_text`)."""
     result: dict[str, str] = {}
+    known = LOCAL_NAMES
     for element in _all(container, item):
-        name = _child_text(element, key)
+        name: str | None = None
+        text: str | None = None
+        for child in element:
+            tag = known.get(child.tag) or local_name(child)
+            if tag == key and name is None:
+                name = (child.text or "").strip()
+            elif tag == value and text is None:
+                text = (child.text or "").strip()
         if name:
-            result[name] = _child_text(element, value)
+            result[name] = text or ""
     return result
 
 
