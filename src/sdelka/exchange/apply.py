@@ -358,10 +358,10 @@ class Applier:
         return stamp
 
     def _digest(self, raw: r.RawElement) -> str:
-        parts = [self.reference_stamp(raw.kind), raw.digest]
-        # A picture sent after its product, or replaced by another file (of the same size too), counts.
-        parts.extend(f"{path}:{self._pictures.get(path, '-')}" for path in raw.images)
-        return hashlib.sha1("\n".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+        text = f"{self.reference_stamp(raw.kind)}\n{raw.digest}"
+        if raw.images:  # a picture sent after its product, or replaced by another file (of the same size too), counts
+            text += "".join(f"\n{path}:{self._pictures.get(path, '-')}" for path in raw.images)
+        return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     def _load_pictures(self, raws: list[r.RawElement]) -> None:
         """Size and CRC-32 of the pictures the batch's elements name, as the run's files record them (one query);
@@ -395,6 +395,11 @@ class Applier:
         return crc
 
     @staticmethod
+    def _of_variant(raw: r.RawElement) -> bool:
+        """Whether the element was applied to a variant (as `_applied_to` tells, without building its answer)."""
+        return raw.kind == "offer" and split_variant_id(raw.external_id)[1] is not None
+
+    @staticmethod
     def _applied_to(raw: r.RawElement) -> tuple[type[models.Model], str, str]:
         """What an element was applied to (model, ref kind, 1C id): an offer of a characteristic to its variant."""
         product_id, variant_id = split_variant_id(raw.external_id)
@@ -414,8 +419,7 @@ class Applier:
             stored = self._stored_digests(source, {raw.external_id for raw in group})
             for raw in group:
                 row = stored.get(raw.external_id)
-                exists = row is not None and (row[2] if self._applied_to(raw)[1] == RefKind.VARIANT else row[1])
-                if exists and row is not None and row[0] == self._digest(raw):
+                if row is not None and row[2 if self._of_variant(raw) else 1] and row[0] == self._digest(raw):
                     counts.unchanged += 1
                     if raw.kind == "product":
                         seen.append(raw.external_id)
