@@ -770,3 +770,24 @@ def test_ut11_orders_payments_prices_and_debt() -> None:
         sent = next(o for o in ut.data["Document_ЗаказКлиента"].values() if o["Ref_Key"] != order["Ref_Key"])
         assert sent["Товары"][0]["СтавкаНДС_Key"] == vat22["Ref_Key"] and sent["Posted"] is True
         assert sent["Контрагент_Key"] == buyer["Ref_Key"] and sent["Валюта_Key"] == rub["Ref_Key"]
+
+
+def test_bp30_bank_account_deleted_in_sdelka_comes_back_linked_when_1c_changes_it(
+    fake: FakeOneC, bp: Connection
+) -> None:
+    seed_bp(fake)
+    run("bp")
+    CounterpartyBankAccount.objects.all().delete()  # the ExternalRef stays, pointing to the deleted row
+    account = next(a for a in fake.data["Catalog_БанковскиеСчета"].values() if a["НомерСчета"] == ACCOUNT)
+    fake.change("Catalog_БанковскиеСчета", account["Ref_Key"], Description="Основной счёт")
+
+    results = run("bp")
+    assert all(r["status"] == "success" for r in results), results
+    restored = CounterpartyBankAccount.objects.get()
+    assert restored.number == ACCOUNT
+    ref = ExternalRef.objects.get(kind=RefKind.BANK_ACCOUNT, external_id=account["Ref_Key"])
+    assert ref.object_id == restored.pk
+
+    fake.change("Catalog_БанковскиеСчета", account["Ref_Key"], Description="Расчётный счёт")
+    assert all(r["status"] == "success" for r in run("bp"))
+    assert CounterpartyBankAccount.objects.get().pk == restored.pk

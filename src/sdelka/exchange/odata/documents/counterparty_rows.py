@@ -49,7 +49,7 @@ def _apply_row(
         if not rule.syncer.dry_run:
             with transaction.atomic():
                 counterparty = Counterparty.objects.get(pk=values["counterparty_id"])
-                rule.link(record, add(user=rule.user, counterparty=counterparty, data=data), None)
+                rule.link(record, add(user=rule.user, counterparty=counterparty, data=data), ref)
         return
     if not active and delete is not None:
         if ref is None:  # marked for deletion in 1C, typed in Sdelka by hand: left alone, not linked

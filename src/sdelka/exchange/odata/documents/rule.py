@@ -232,6 +232,7 @@ class DocumentRule:
                 content_type=self.content_type,
                 object_id=obj.pk,
             )
+        ref.object_id = obj.pk  # the object it named may have been deleted in Sdelka and made again
         ref.version = record.version[:100]
         ref.code = code[:100]
         ref.content_hash = ""
