@@ -75,6 +75,12 @@ CATALOGUE_MODELS: tuple[type[models.Model], ...] = (
     catalog.StockLevel,
     catalog.ProductPropertyValue,
 )
+# Within a file only the lookups' columns are analysed (half the time of whole rows with their hashes and texts);
+# the row count comes with them.
+LOOKUP_COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
+    ExternalRef: ("connection_id", "kind", "external_id", "object_id"),
+    ElementDigest: ("connection_id", "source", "external_id", "object_id"),
+}
 ANALYZE_FIRST = 5000  # objects a file creates before the lookup tables' statistics are first refreshed within it
 TOTAL_WAREHOUSE_ID = "__total__"  # ExternalRef id of the per-connection warehouse that holds total-only stock
 DEFAULT_UNIT_CODE = "796"
@@ -263,7 +269,7 @@ class Applier:
         each time what the file created has grown fourfold."""
         self._created += counts.created
         if self._created >= self._analyze_at:
-            analyze_catalogue(LOOKUP_MODELS)
+            analyze_catalogue(LOOKUP_MODELS, columns=LOOKUP_COLUMNS)
             self._analyze_at = 4 * self._created
 
     def _apply_batch(self, batch: list[Any], counts: Counts) -> None:
@@ -1182,15 +1188,27 @@ def apply_records(
     return outcome
 
 
-def analyze_catalogue(models_: tuple[type[models.Model], ...] = CATALOGUE_MODELS) -> None:
-    """Refresh PostgreSQL's statistics of the tables a catalogue file fills. A big first upload lands in one
-    transaction; until autovacuum gets to the tables (or never, where it is off) the planner takes them for
-    nearly empty and reads the lookups of the next exchange (1C ids `= ANY(…)`) by scanning the whole base."""
+def analyze_catalogue(
+    models_: tuple[type[models.Model], ...] = CATALOGUE_MODELS,
+    *,
+    columns: dict[type[models.Model], tuple[str, ...]] | None = None,
+) -> None:
+    """Refresh PostgreSQL's statistics of the tables a catalogue file fills (of the columns `columns` names for a
+    model, else of all). A big first upload lands in one transaction; until autovacuum gets to the tables (or
+    never, where it is off) the planner takes them for nearly empty and reads the lookups of the next exchange
+    (1C ids `= ANY(…)`) by scanning the whole base."""
     if connection.vendor != "postgresql":
         return
-    tables = [model._meta.db_table for model in models_]
+    quote = connection.ops.quote_name
+    targets = []
+    for model in models_:
+        target = quote(model._meta.db_table)
+        fields = (columns or {}).get(model)
+        if fields:
+            target += " (" + ", ".join(quote(column) for column in fields) + ")"
+        targets.append(target)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
+        cursor.execute("ANALYZE " + ", ".join(targets))
 
 
 def add_to_run(run: ExchangeRun, counts: Counts, *, full_products: bool = False) -> None:
