@@ -248,16 +248,28 @@ def validate_rule(rule: MappingRule, metadata: dict[str, Any], mapped: set[str])
         _add(errors, "entity_set", _("1C does not publish %(set)s (or it does not exist in this configuration).")
              % {"set": rule.entity_set})  # fmt: skip
         return errors
+    _key_errors(errors, rule, properties)
+    if rule.filter:
+        for message in _filter_errors(rule.filter, properties):
+            _add(errors, "filter", message)
+    pairs = rule.fields if isinstance(rule.fields, list) else []
+    seen = _pairs_errors(errors, rule, target, pairs, properties, metadata, mapped)
+    _unmapped_errors(errors, rule, target, pairs, properties, seen)
+    return errors
+
+
+def _key_errors(errors: Errors, rule: MappingRule, properties: dict[str, list[Any]]) -> None:
     keys = rule.key_fields if isinstance(rule.key_fields, list) else []
     if not keys:
         _add(errors, "key_fields", _("Give the key fields that identify a 1C object (Ref_Key, Code, ИНН+КПП)."))
     for key in keys:
         if key not in properties:
             _add(errors, "key_fields", _("%(set)s has no field %(field)s.") % {"set": rule.entity_set, "field": key})
-    if rule.filter:
-        for message in _filter_errors(rule.filter, properties):
-            _add(errors, "filter", message)
-    pairs = rule.fields if isinstance(rule.fields, list) else []
+
+
+def _pairs_errors(errors: Errors, rule: MappingRule, target: Target, pairs: list[Any], properties: dict[str, list[Any]],
+                  metadata: dict[str, Any], mapped: set[str]) -> set[str]:  # fmt: skip
+    """Checks every field pair; returns the Sdelka fields the rule maps."""
     seen: set[str] = set()
     for index, pair in enumerate(pairs):
         prefix = f"fields[{index}]"
@@ -274,6 +286,12 @@ def validate_rule(rule: MappingRule, metadata: dict[str, Any], mapped: set[str])
             _add(errors, f"{prefix}.sdelka", _("%(field)s is mapped twice.") % {"field": name})
         seen.add(name)
         _pair_errors(errors, prefix, pair, spec, properties, metadata, mapped, rule.entity_set)
+    return seen
+
+
+def _unmapped_errors(errors: Errors, rule: MappingRule, target: Target, pairs: list[Any],
+                     properties: dict[str, list[Any]], seen: set[str]) -> None:  # fmt: skip
+    """The fields the receiving side cannot do without: Sdelka's required ones, 1C's mandatory ones."""
     if rule.direction in (Direction.IN, Direction.BOTH):
         for name, spec in target.fields.items():
             if spec.required and name not in seen:
@@ -284,7 +302,6 @@ def validate_rule(rule: MappingRule, metadata: dict[str, Any], mapped: set[str])
         for name in _MANDATORY_IN_1C.get(prefix_name, ()):
             if name in properties and name not in onec_mapped:
                 _add(errors, "fields", _("1C needs %(field)s filled: map it.") % {"field": name})
-    return errors
 
 
 # --- applying a rule to one 1C object ----------------------------------------------------------------------
