@@ -31,7 +31,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from sdelka.catalog import models as catalog
@@ -440,22 +440,29 @@ class Applier:
     def _stored_digests(self, source: str, external_ids: set[str]) -> dict[str, tuple[str, bool, bool]]:
         """1C id → (stored digest, its object exists as a product, … as a variant); the rows' ids are kept for
         `_store_digests`."""
-        rows = (
+        rows = list(
             ElementDigest.objects.filter(
                 bulk.one_of("external_id", external_ids), connection=self.connection, source=source
             )
             .order_by()
-            .annotate(
-                product_alive=Exists(catalog.Product.objects.filter(pk=OuterRef("object_id"))),
-                variant_alive=Exists(catalog.Variant.objects.filter(pk=OuterRef("object_id"))),
-            )
-            .values_list("pk", "external_id", "digest", "product_alive", "variant_alive")
+            .values_list("pk", "external_id", "digest", "object_id")
         )
+        # Existence asked apart, by primary keys: as EXISTS columns of the lookup PostgreSQL's planner hashed the
+        # whole product and variant tables for each batch (several times slower than the lookup itself).
+        object_ids = {row[3] for row in rows}
+        products = self._existing(catalog.Product, object_ids)
+        variants = self._existing(catalog.Variant, object_ids) if source.startswith("offer:") else set()
         found: dict[str, tuple[str, bool, bool]] = {}
-        for pk, ext, digest, product, variant in rows:
-            found[ext] = (digest, product, variant)
+        for pk, ext, digest, object_id in rows:
+            found[ext] = (digest, object_id in products, object_id in variants)
             self._digest_pks[(source, ext)] = pk
         return found
+
+    @staticmethod
+    def _existing(model: type[models.Model], pks: set[int]) -> set[int]:
+        if not pks:
+            return set()
+        return set(model._default_manager.filter(bulk.one_of("pk", pks)).order_by().values_list("pk", flat=True))
 
     def _store_digests(self, changed: list[r.RawElement]) -> None:
         """Digests of the applied elements that the batch journalled nothing about (the last of duplicates wins)."""
