@@ -165,13 +165,16 @@ class RefKind(models.TextChoices):
 class ExternalRef(models.Model):
     """A 1C id of one base ↔ our object. Unique per connection, kind and id; never reused for another object."""
 
+    # No index of their own: the unique (connection, kind, external_id) and (content_type, object_id) lead with them.
     connection = models.ForeignKey(
-        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="refs"
+        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="refs", db_index=False
     )
     kind = models.CharField(_("kind"), max_length=20, choices=RefKind.choices)
     external_id = models.CharField(_("1C id"), max_length=255)
     code = models.CharField(_("code in 1C"), max_length=100, blank=True)
-    content_type = models.ForeignKey(ContentType, verbose_name=_("object type"), on_delete=models.PROTECT)
+    content_type = models.ForeignKey(
+        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, db_index=False
+    )
     object_id = models.BigIntegerField(_("object id"))
     content_hash = models.CharField(_("content hash"), max_length=40, blank=True)
     version = models.CharField(_("1C version"), max_length=100, blank=True)

@@ -82,6 +82,7 @@ class Counterparty(TimeStampedModel):
         verbose_name=_("owner"),
         on_delete=models.PROTECT,
         related_name="owned_counterparties",
+        db_index=False,  # (owner, id) and (owner, name) below serve every lookup by owner
     )
     co_owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL, verbose_name=_("co-owners"), blank=True, related_name="co_owned_counterparties"
