@@ -40,6 +40,8 @@ from sdelka.parties.models import (
 )
 from sdelka.sales.models import (
     OPEN_INVOICE_STATUSES,
+    Contract,
+    ContractKind,
     Deal,
     Invoice,
     InvoiceLine,
@@ -640,6 +642,7 @@ class _Builder:
         self.catalogue()
         self.exchange_rates()
         self.counterparties()
+        self.contracts()
         self.deals_and_invoices()
         self.tasks_and_notes()
         return self.result
@@ -905,6 +908,28 @@ class _Builder:
         _backdate(Counterparty, self.cps)
         self.contacts_and_accounts()
 
+    def contracts(self) -> None:
+        """A supply contract with two companies in three, for any of our organisations; their invoices name it.
+        Drawn from a random stream of their own, so the rest of the demo stays as it was."""
+        rng = random.Random(self.options.seed + 1)
+        rows = []
+        for index, cp in enumerate(self.cps):
+            if cp.kind != CounterpartyKind.LEGAL or index % 3 == 2:
+                continue
+            signed = self.today - timedelta(days=rng.randint(380, 1000))
+            number = f"{signed.year % 100:02d}/{index + 1:04d}-П"
+            rows.append(
+                Contract(
+                    counterparty=cp,
+                    kind=ContractKind.SALE,
+                    number=number,
+                    date=signed,
+                    name=f"Договор поставки № {number} от {signed:%d.%m.%Y}",
+                    valid_until=date(self.today.year + rng.choice((0, 1, 1, 2)), 12, 31),
+                )
+            )
+        self.contract_of = {contract.counterparty_id: contract.pk for contract in _bulk_history(Contract, rows)}
+
     def new_counterparty(self, index: int, groups: dict[str, CounterpartyGroup], sellers: list[User]) -> Counterparty:
         """One counterparty, not saved; its contact person, city and tags are kept for the steps that follow."""
         kind = self.counterparty_kind(index)
@@ -1121,6 +1146,7 @@ class _Builder:
             deal.created_at = when
         _backdate(Deal, self.deals)
         for plan, deal_index in zip(planned, deal_of_plan, strict=True):
+            plan.invoice.contract_id = self.contract_of.get(plan.invoice.counterparty_id)
             if deal_index is not None:
                 plan.invoice.deal = self.deals[deal_index]
                 plan.invoice.basis = f"Сделка «{self.deals[deal_index].title}»"
@@ -1363,6 +1389,7 @@ class _Builder:
             "organisations": len(self.orgs),
             "counterparties": len(self.cps),
             "contacts": sum(len(c) for c in self.cp_contacts),
+            "contracts": len(self.contract_of),
             "products": len(self.products),
             "deals": len(self.deals),
             "invoices": len(self.invoices),

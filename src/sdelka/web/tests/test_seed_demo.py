@@ -176,10 +176,28 @@ def assert_numbering_consistent() -> None:
         assert sorted(values) == list(range(1, len(values) + 1))
 
 
+def assert_contracts_consistent() -> None:
+    """Companies have supply contracts and their invoices name them; a contract is always the invoice's
+    counterparty's own, and the printed basis falls back to it."""
+    from sdelka.sales.models import Contract
+    from sdelka.sales.printing.invoice_pdf import invoice_document
+
+    contracts = Contract.objects.all()
+    assert contracts.exists()
+    assert not contracts.exclude(counterparty__kind="legal").exists()
+    named = Invoice.objects.exclude(contract=None).select_related("contract")
+    assert named.exists()
+    assert all(invoice.contract.counterparty_id == invoice.counterparty_id for invoice in named)
+    without_basis = named.filter(basis="").first()
+    if without_basis is not None:
+        assert invoice_document(without_basis).basis == without_basis.contract.basis
+
+
 def assert_everything_consistent() -> None:
     assert_requisites_valid()
     assert_money_consistent()
     assert_numbering_consistent()
+    assert_contracts_consistent()
 
 
 def test_small_demo_has_the_whole_company():
