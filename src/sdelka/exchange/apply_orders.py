@@ -101,8 +101,11 @@ def counterparty_owner(connection: Connection) -> User:
     return owner if owner is not None and owner.is_active else exchange_user()
 
 
-def _active_or_none(user: User) -> User | None:
-    return user if user.is_active else None
+def invoice_owner(counterparty: Counterparty) -> User | None:
+    """Whom an invoice made from 1C belongs to: its counterparty's manager (so it is among his own and its
+    payments notify him) while he is active; None leaves it to the exchange's own user."""
+    owner = counterparty.owner
+    return owner if owner.is_active else None
 
 
 def _date(moment: dt.datetime | None) -> dt.date:
@@ -366,7 +369,7 @@ class OrderApplier:
                 user=self.user,
                 organisation=organisation,
                 counterparty=counterparty,
-                owner=_active_or_none(counterparty.owner),  # the counterparty's manager sees it among his own
+                owner=invoice_owner(counterparty),
                 lines=lines,
                 date=_date(order.date),
                 vat_mode=vat_mode,

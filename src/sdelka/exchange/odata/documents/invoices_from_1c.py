@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from sdelka.exchange.apply_orders import invoice_owner
 from sdelka.exchange.models import Direction, ExternalRef
 from sdelka.parties.models import Counterparty
 from sdelka.sales import services as sales
@@ -96,7 +97,7 @@ def _create_invoice(rule: DocumentRule, record: Record, ref: ExternalRef | None,
             user=rule.user,
             organisation=organisation(values["organisation_id"]),
             counterparty=counterparty,
-            owner=counterparty.owner if counterparty.owner.is_active else None,  # in its manager's own list
+            owner=invoice_owner(counterparty),
             lines=lines,
             **{"comment": _("Invoice № %(number)s in 1C") % {"number": number}, **header},
         )
