@@ -26,6 +26,9 @@ from .models import (
     Stage,
 )
 
+DEAL_ORDER = ("-created_at", "-id")
+INVOICE_ORDER = PAYMENT_ORDER = ("-date", "-id")
+
 
 def deals_with_related(queryset: QuerySet[Deal]) -> QuerySet[Deal]:
     return queryset.select_related("pipeline", "stage", "counterparty", "contact", "owner", "currency")
@@ -71,7 +74,7 @@ def deal_list(
             queryset = queryset.filter(**{f"{field}_id": getattr(value, "pk", value)})
     if open_only:
         queryset = queryset.filter(closed_at__isnull=True)
-    return deals_with_related(queryset).order_by("-created_at", "-id")
+    return deals_with_related(queryset).order_by(*DEAL_ORDER)
 
 
 def deals_by_stage(*, user: Any, pipeline: Pipeline) -> list[tuple[Stage, list[Deal]]]:
@@ -103,7 +106,7 @@ def invoice_list(
         queryset = queryset.filter(date__gte=date_from)
     if date_to:
         queryset = queryset.filter(date__lte=date_to)
-    return invoices_with_related(queryset).order_by("-date", "-id")
+    return invoices_with_related(queryset).order_by(*INVOICE_ORDER)
 
 
 def invoice_get(*, user: Any, pk: int) -> Invoice:
@@ -124,11 +127,27 @@ def payment_list(
         queryset = queryset.filter(date__gte=date_from)
     if date_to:
         queryset = queryset.filter(date__lte=date_to)
-    return payments_with_related(queryset).order_by("-date", "-id")
+    return payments_with_related(queryset).order_by(*PAYMENT_ORDER)
 
 
 def payment_get(*, user: Any, pk: int) -> Payment:
     return payment_list(user=user).get(pk=pk)
+
+
+# A counterparty's deals, invoices and payments, for a caller that has found the counterparty visible: what hangs
+# off it is visible too, so they are read by the counterparty alone, not filtered again by the user's whole scope.
+
+
+def deals_of(counterparty: Any) -> QuerySet[Deal]:
+    return deals_with_related(Deal.objects.filter(counterparty=counterparty)).order_by(*DEAL_ORDER)
+
+
+def invoices_of(counterparty: Any) -> QuerySet[Invoice]:
+    return invoices_with_related(Invoice.objects.filter(counterparty=counterparty)).order_by(*INVOICE_ORDER)
+
+
+def payments_of(counterparty: Any) -> QuerySet[Payment]:
+    return payments_with_related(Payment.objects.filter(counterparty=counterparty)).order_by(*PAYMENT_ORDER)
 
 
 def contract_list(*, user: Any, counterparty: Any) -> QuerySet[Contract]:

@@ -483,23 +483,19 @@ CARD_LIMIT = 20
 
 def counterparty_card(*, user: User, pk: Any) -> CounterpartyCard:
     """Everything the card shows; Http404 outside the user's scope. Once the counterparty passes `visible_to`,
-    what hangs off it is visible too and is read by the counterparty alone: filtering each list again by the
-    user's whole scope (a head's may hold 100,000 counterparties) would only cost time."""
+    what hangs off it is read by the counterparty alone (a head's scope may hold 100,000 counterparties)."""
     counterparty = party_selectors.counterparty_get(user=user, pk=pk)
-    invoices = sales_selectors.invoices_with_related(Invoice.objects.filter(counterparty=counterparty))
-    invoices = invoices.prefetch_related(None).order_by("-date", "-id")
+    invoices = sales_selectors.invoices_of(counterparty).prefetch_related(None)
     debt = invoices.filter(status__in=OPEN_INVOICE_STATUSES).aggregate(debt=Sum(F("total") - F("paid_amount")))
-    deals = sales_selectors.deals_with_related(Deal.objects.filter(counterparty=counterparty))
-    payments = sales_selectors.payments_with_related(Payment.objects.filter(counterparty=counterparty))
     tasks = activity_selectors.tasks_with_related(Task.objects.filter(counterparty=counterparty, is_done=False))
     return CounterpartyCard(
         counterparty=counterparty,
         bank_accounts=list(counterparty.bank_accounts.all()),
         contacts=list(counterparty.contacts.all()),
         contracts=list(sales_selectors.contract_list(user=user, counterparty=counterparty)),
-        deals=list(deals.order_by("-created_at", "-id")[:CARD_LIMIT]),
+        deals=list(sales_selectors.deals_of(counterparty)[:CARD_LIMIT]),
         invoices=list(invoices[:CARD_LIMIT]),
-        payments=list(payments.prefetch_related(None).order_by("-date", "-id")[:CARD_LIMIT]),
+        payments=list(sales_selectors.payments_of(counterparty).prefetch_related(None)[:CARD_LIMIT]),
         tasks=list(tasks[:CARD_LIMIT]),
         debt=debt["debt"] or Decimal("0.00"),
         onec=onec_state(counterparty),
