@@ -22,7 +22,7 @@ from ..doc_merge import ROWS, ownership_of
 from ..fields import Currencies, Lookups, row_field, same, sdelka_field, split_pairs, write_value
 from ..models import MappingRule, Ownership, SdelkaEntity
 from ..targets import TARGETS
-from .common import body_digest
+from .common import body_digest, linked
 from .invoice_state import invoice_state
 
 if TYPE_CHECKING:
@@ -86,13 +86,7 @@ class InvoicePush:
             for line in invoice.lines.all():
                 if line.product_id:
                     wanted[SdelkaEntity.PRODUCT].add(line.product_id)
-        out: dict[tuple[str, Any], str] = {}
-        for entity, pks in wanted.items():
-            for object_id, external_id in ExternalRef.objects.filter(
-                connection=self.syncer.connection, kind=TARGETS[entity].ref_kind, object_id__in=pks
-            ).values_list("object_id", "external_id"):
-                out[(entity, object_id)] = external_id
-        return out
+        return linked(self.syncer.connection, wanted, by="object_id")
 
     def body(self, invoice: Invoice, guids: dict[tuple[str, Any], str], *,
              linked: bool = False) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip

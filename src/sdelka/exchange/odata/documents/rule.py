@@ -20,7 +20,7 @@ from .. import values as v
 from ..fields import Currencies, Lookups, Read, fallback_guids, lookup_guids, read_value, sdelka_field, split_pairs
 from ..models import MappingRule, SdelkaEntity
 from ..targets import TARGETS, Target
-from .common import first_error
+from .common import first_error, linked
 from .counterparty_rows import apply_bank_account, apply_contact, apply_contract
 from .invoices_from_1c import apply_invoice
 from .payments import apply_payment
@@ -124,13 +124,7 @@ class DocumentRule:
                 for name, guid in guids.items():
                     if guid:
                         wanted[self._ref_entity(name, header=False)].add(guid)
-        found: dict[tuple[str, str], int] = {}
-        for entity, ids in wanted.items():
-            for ext, pk in ExternalRef.objects.filter(
-                connection=self.syncer.connection, kind=TARGETS[entity].ref_kind, external_id__in=ids
-            ).values_list("external_id", "object_id"):
-                found[(entity, ext)] = pk
-        return found
+        return linked(self.syncer.connection, wanted, by="external_id")
 
     def _ref_entity(self, name: str, *, header: bool) -> str:
         for key, spec in self.target.fields.items():
