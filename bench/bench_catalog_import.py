@@ -427,7 +427,10 @@ class Sdelka:
         consumer = [str(BIN / "sdelka"), "run_huey"]
         if profile:
             pyspy = os.environ.get("PY_SPY", "/tmp/pyspy/bin/py-spy")
-            consumer = [pyspy, "record", "--format", "speedscope", "-o", profile, "--rate", "50", "--", *consumer]
+            # Collapsed stacks for a .txt file (easy to sum up by function), speedscope otherwise; idle time
+            # included, so waiting for the database shows.
+            kind = "raw" if profile.endswith(".txt") else "speedscope"
+            consumer = [pyspy, "record", "--idle", "--format", kind, "-o", profile, "--rate", "100", "--", *consumer]
         spawn("consumer", consumer)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -714,7 +717,9 @@ def main() -> None:
     parser.add_argument("--products", type=int, action="append", help="Catalogue size (repeatable; 10000 and 100000).")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG), help="A PostgreSQL server.")
-    parser.add_argument("--profile", help="py-spy the worker into this speedscope file (one size, one database).")
+    parser.add_argument(
+        "--profile", help="py-spy the worker into this file (collapsed stacks if .txt, else speedscope)."
+    )
     parser.add_argument(
         "--largest-db", choices=("sqlite", "postgres", "both"), help="Databases for sizes above the smallest."
     )

@@ -120,10 +120,19 @@ class PropertyOption(models.Model):
 
 
 class ProductPropertyValue(models.Model):
+    # The catalogue exchange writes these rows by the million: no database foreign keys (docs/decisions/0006), and
+    # no index of the product's own (the unique (product, property) leads with it).
     product = models.ForeignKey(
-        Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="property_values"
+        Product,
+        verbose_name=_("product"),
+        on_delete=models.CASCADE,
+        related_name="property_values",
+        db_index=False,
+        db_constraint=False,
     )
-    property = models.ForeignKey(Property, verbose_name=_("property"), on_delete=models.PROTECT, related_name="+")
+    property = models.ForeignKey(
+        Property, verbose_name=_("property"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     value = models.CharField(_("value"), max_length=1000)
 
     class Meta:
@@ -171,12 +180,21 @@ class PriceType(models.Model):
 
 
 class Price(models.Model):
+    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006).
     price_type = models.ForeignKey(
-        PriceType, verbose_name=_("price type"), on_delete=models.CASCADE, related_name="prices"
+        PriceType, verbose_name=_("price type"), on_delete=models.CASCADE, related_name="prices", db_constraint=False
     )
-    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="prices")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="prices", db_constraint=False
+    )
     variant = models.ForeignKey(
-        Variant, verbose_name=_("variant"), null=True, blank=True, on_delete=models.CASCADE, related_name="prices"
+        Variant,
+        verbose_name=_("variant"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="prices",
+        db_constraint=False,
     )
     value = models.DecimalField(_("price"), max_digits=18, decimal_places=2, validators=[MinValueValidator(0)])
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -215,12 +233,21 @@ class Warehouse(models.Model):
 
 
 class StockLevel(models.Model):
+    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006).
     warehouse = models.ForeignKey(
-        Warehouse, verbose_name=_("warehouse"), on_delete=models.CASCADE, related_name="stock"
+        Warehouse, verbose_name=_("warehouse"), on_delete=models.CASCADE, related_name="stock", db_constraint=False
     )
-    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stock")
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stock", db_constraint=False
+    )
     variant = models.ForeignKey(
-        Variant, verbose_name=_("variant"), null=True, blank=True, on_delete=models.CASCADE, related_name="stock"
+        Variant,
+        verbose_name=_("variant"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stock",
+        db_constraint=False,
     )
     # 1C reports negative stock when documents are posted out of order, so it is not refused here.
     quantity = models.DecimalField(_("quantity"), max_digits=15, decimal_places=3)

@@ -167,13 +167,18 @@ class ExternalRef(models.Model):
 
     # No index of their own: the unique (connection, kind, external_id) and (content_type, object_id) lead with them.
     connection = models.ForeignKey(
-        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="refs", db_index=False
+        Connection,
+        verbose_name=_("connection"),
+        on_delete=models.CASCADE,
+        related_name="refs",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=RefKind.choices)
     external_id = models.CharField(_("1C id"), max_length=255)
     code = models.CharField(_("code in 1C"), max_length=100, blank=True)
     content_type = models.ForeignKey(
-        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, db_index=False
+        ContentType, verbose_name=_("object type"), on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
     object_id = models.BigIntegerField(_("object id"))
     content_hash = models.CharField(_("content hash"), max_length=40, blank=True)
@@ -190,6 +195,7 @@ class ExternalRef(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -216,8 +222,14 @@ class ElementDigest(models.Model):
     "offer:offers", "offer:prices", "offer:rests"), which say different things about the same offer.
     """
 
+    # No index of its own: the unique (connection, source, external_id) leads with it.
     connection = models.ForeignKey(
-        Connection, verbose_name=_("connection"), on_delete=models.CASCADE, related_name="element_digests"
+        Connection,
+        verbose_name=_("connection"),
+        on_delete=models.CASCADE,
+        related_name="element_digests",
+        db_index=False,
+        db_constraint=False,
     )
     source = models.CharField(_("source"), max_length=30)
     external_id = models.CharField(_("1C id"), max_length=255)
