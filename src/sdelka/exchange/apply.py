@@ -58,6 +58,7 @@ from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of, safe
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+_PRODUCT_KINDS = frozenset(catalog.ProductKind.values)  # an enum's `values` is a new list on every call
 BATCH_RAW_BYTES = 8 * 2**20  # raw elements are kept as bytes until their batch is decided: cap the batch's weight
 # What a product or an offer means depends on these besides its own element (its group, the texts of property
 # values; price types and warehouses): a change of any of them makes the element digests of that kind stale.
@@ -554,9 +555,10 @@ class Applier:
             if missing:
                 objects.update(manager.in_bulk(missing))
 
-        to_create: list[M] = []
-        created_for: dict[str, M] = {}
-        new_by_key: dict[Hashable, M] = {}
+        # New objects go in as plain rows (no model instance each): item → its index among them.
+        to_create: list[dict[str, Any]] = []
+        created_for: dict[str, int] = {}
+        new_by_key: dict[Hashable, int] = {}
         to_update: dict[int, M] = {}
         update_fields: set[str] = set()
         ref_writes: list[tuple[str, _Item, _Ref | None]] = []
@@ -573,13 +575,12 @@ class Applier:
                     counts.unchanged += 1  # a second 1C object with the same natural key: merged
                     continue
             if obj is None:
-                obj = model(**{name: value for name, value in item.fields.items() if value is not KEEP})
-                to_create.append(obj)
-                created_for[ext] = obj
+                created_for[ext] = len(to_create)
+                to_create.append({name: value for name, value in item.fields.items() if value is not KEEP})
                 if natural_key is not None:
                     key = natural_key(item.fields)
                     if key is not None:
-                        new_by_key[key] = obj
+                        new_by_key[key] = created_for[ext]
                 counts.created += 1
             else:
                 changed = False
@@ -598,9 +599,9 @@ class Applier:
                 result[ext] = obj.pk
             ref_writes.append((ext, item, ref))
 
-        bulk.insert_objects(model, to_create)
-        for ext, obj in created_for.items():
-            result[ext] = obj.pk
+        new_ids = bulk.insert_values(model, to_create)
+        for ext, index in created_for.items():
+            result[ext] = new_ids[index]
         if to_update and update_fields:
             self._update_objects(model, list(to_update.values()), sorted(update_fields))
         if unchanged_refs and self._mark_seen and kind == RefKind.PRODUCT:
@@ -718,15 +719,9 @@ class Applier:
         result = self.upsert(kind=RefKind.GROUP, model=catalog.ProductGroup, items=items, counts=counts)
         parents = self.resolve(RefKind.GROUP, [g.parent_id for g in groups if g.parent_id])
         wanted = {result[g.id]: (parents.get(g.parent_id) if g.parent_id else None) for g in groups}
-        rows = catalog.ProductGroup.objects.in_bulk(list(wanted))
-        changed = []
-        for pk, parent in wanted.items():
-            group = rows[pk]
-            if group.parent_id != parent and parent != pk:
-                group.parent_id = parent
-                changed.append(group)
-        if changed:
-            catalog.ProductGroup.objects.bulk_update(changed, ["parent"])
+        stored = dict(catalog.ProductGroup.objects.filter(bulk.one_of("pk", wanted)).values_list("pk", "parent_id"))
+        changed = [(pk, parent) for pk, parent in wanted.items() if stored[pk] != parent and parent != pk]
+        bulk.update_rows(catalog.ProductGroup, ["parent_id"], changed)  # one statement, not a CASE per group
 
     def _by_name(self, model: type[models.Model]) -> Callable[[list[Hashable]], dict[Hashable, int]]:
         def lookup(names: list[Hashable]) -> dict[Hashable, int]:
@@ -839,7 +834,7 @@ class Applier:
                 "group_id": group,
                 "unit_id": unit,
                 "vat_rate": KEEP if p.vat_rate is None else VatRate(p.vat_rate).value,
-                "kind": p.kind if p.kind in catalog.ProductKind.values else catalog.ProductKind.GOODS,
+                "kind": p.kind if p.kind in _PRODUCT_KINDS else catalog.ProductKind.GOODS,
                 "manufacturer": p.manufacturer[:255],
                 "is_active": not p.deleted,
             }

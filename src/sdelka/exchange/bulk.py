@@ -2,10 +2,10 @@
 
 `insert_rows` and `update_rows` take plain tuples in the order of the column names given (attribute names
 such as ``product_id``); values are prepared by the model's fields, so Decimal, JSON, aware datetimes and
-booleans are stored exactly as the ORM would. `insert_objects` creates model instances and sets their
-primary keys. On PostgreSQL rows go through ``COPY … FROM STDIN`` (ids reserved from the table's sequence
-first when the caller needs them; on SQLite the write lock the transaction holds makes the next ids
-known); updates go through a temporary table and one ``UPDATE … FROM``.
+booleans are stored exactly as the ORM would; `insert_values` takes rows as dicts, fills defaults as a model
+instance would and returns the new primary keys. On PostgreSQL rows go through ``COPY … FROM STDIN`` (ids
+reserved from the table's sequence first when the caller needs them; on SQLite the write lock the transaction
+holds makes the next ids known); updates go through a temporary table and one ``UPDATE … FROM``.
 Everything runs in the caller's transaction.
 """
 
@@ -161,24 +161,6 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
             cursor.executemany(
                 f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared[start : start + _SQLITE_CHUNK]
             )
-
-
-def insert_objects(model: type[M], objects: list[M]) -> None:
-    """Create `objects` and set their primary keys: ids are reserved first, then the rows go in by COPY
-    (PostgreSQL) or executemany (SQLite); elsewhere, and for a handful of rows, bulk_create."""
-    if not objects:
-        return
-    ids = reserve_ids(model, len(objects)) if len(objects) >= COPY_THRESHOLD else None
-    if ids is None:
-        model._default_manager.bulk_create(objects)
-        return
-    for obj, pk in zip(objects, ids, strict=True):
-        obj.pk = pk
-    fields = list(model._meta.concrete_fields)
-    insert_rows(model, [f.attname for f in fields], [tuple(f.pre_save(obj, True) for f in fields) for obj in objects])
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
 
 
 def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
