@@ -203,8 +203,8 @@ class Applier:
         # 1C id → our pk of what the current batch resolved or wrote (cleared per batch: memory stays bounded).
         self._memo: dict[tuple[str, str], int] = {}
         self._warehouse_set: set[int] | None = None
-        # A full upload records the run on the refs of the products it names, unchanged ones too: only those refs
-        # (deactivate_missing reads nothing else), so the option may be switched on up to the deactivate step.
+        # A full upload records the run on the refs of the products it names, unchanged ones too, when the
+        # connection deactivates missing products (deactivate_missing reads nothing else).
         self._mark_seen = False
         self._reference_stamps: dict[str, str] = {}
         self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
@@ -343,8 +343,10 @@ class Applier:
         self.outcome.package = package
         self.changes_only = bool(package.changes_only)
         if package.kind == r.PackageKind.IMPORT and package.changes_only is False:
-            self.outcome.full_products = True
-            self._mark_seen = True
+            # Marking every product of a full upload as seen costs a write per product; only a connection that
+            # deactivates missing products needs it, and only a run that marked may deactivate (the option
+            # switched on mid-run must not make every product look missing).
+            self._mark_seen = self.outcome.full_products = self.connection.deactivate_missing_products
 
     # --- raw elements: skipped whole when unchanged ---
 
@@ -1227,8 +1229,9 @@ def add_to_run(run: ExchangeRun, counts: Counts, *, full_products: bool = False)
 
 
 def deactivate_missing(*, connection: Connection, run: ExchangeRun) -> int:
-    """Deactivate this base's products that the run's full upload did not mention (option-controlled)."""
-    if not connection.deactivate_missing_products:
+    """Deactivate this base's products that the run's full upload did not mention (option-controlled; the run
+    must have marked what it saw, see `Applier._package`)."""
+    if not connection.deactivate_missing_products or not run.full_products:
         return 0
     missing = ExternalRef.objects.filter(connection=connection, kind=RefKind.PRODUCT).exclude(seen_run=run)
     doomed = catalog.Product.objects.filter(pk__in=missing.values("object_id"), is_active=True)

@@ -296,7 +296,8 @@ class ExchangeRun(models.Model):
     message = models.TextField(_("message"), blank=True)
     folder = models.CharField(_("files folder"), max_length=255, blank=True)
     files_removed = models.BooleanField(_("files removed"), default=False)
-    # A full (not "changes only") product upload was applied: products missing from it may be deactivated.
+    # A full (not "changes only") product upload was applied while the connection deactivates missing products,
+    # its products marked as seen: products missing from it may be deactivated.
     full_products = models.BooleanField(_("full product upload"), default=False)
 
     class Meta:

@@ -471,6 +471,8 @@ def deactivate(request: HttpRequest, session: ExchangeSession) -> Answer:
     if not request.GET.get("timestamp", "").strip().isdigit():
         raise _refuse(run, _("mode=deactivate needs the timestamp from checkauth."), field="timestamp")
     run.refresh_from_db()
+    if not session.connection.deactivate_missing_products:
+        return success(_("Nothing deactivated: this connection does not deactivate products missing from 1C."))
     if not run.full_products:
         return success(_("Nothing deactivated: this exchange was not a full upload."))
     count = apply.deactivate_missing(connection=session.connection, run=run)

@@ -127,7 +127,7 @@ def test_full_catalogue_is_created(base: Connection) -> None:
     assert PriceType.objects.get().vat_included
     stock = dict(StockLevel.objects.values_list("warehouse__name", "quantity"))
     assert stock == {"Основной": Decimal("3.000"), "Магазин": Decimal("2.500")}
-    assert run.created > 0 and run.failed == 0 and run.full_products
+    assert run.created > 0 and run.failed == 0
     assert ExternalRef.objects.filter(kind=RefKind.PRODUCT, external_id="a1", object_id=product.pk).exists()
 
 
@@ -168,10 +168,16 @@ def test_deleted_mark_deactivates_and_nothing_is_deleted(base: Connection) -> No
 def test_missing_products_are_deactivated_only_when_the_option_is_on(base: Connection) -> None:
     apply(base, [*classifier(), drill(), r.Product(id="a2", name="Пила")])
     run = apply(base, [FULL_IMPORT, drill()])
+    assert not run.full_products  # the option is off: nothing was marked as seen
     assert deactivate_missing(connection=base, run=run) == 0
     assert Product.objects.filter(is_active=True).count() == 2
     base.options = {"deactivate_missing_products": True}
     base.save()
+    # Switched on after the upload: that run marked nothing, so it deactivates nothing (not everything).
+    assert deactivate_missing(connection=base, run=run) == 0
+    assert Product.objects.filter(is_active=True).count() == 2
+    run = apply(base, [FULL_IMPORT, drill()])
+    assert run.full_products
     assert deactivate_missing(connection=base, run=run) == 1
     assert list(Product.objects.filter(is_active=True).values_list("name", flat=True)) == ["Дрель"]
 

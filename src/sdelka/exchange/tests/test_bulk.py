@@ -188,3 +188,30 @@ def test_set_column_updates_only_the_given_rows() -> None:
         "Товар 1",
         "Переименован",
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        ["A 1", "A 3"],
+        [""],
+        ["", "A 2"],
+        ["A 4", "нет такого", 'o\'neil \\ "q"'],
+        ["A 5", "A 6\x1fA 7"],  # the separator inside a value: sent as an array instead
+    ],
+)
+def test_one_of_matches_text_values_exactly(wanted: list[str]) -> None:
+    unit = Unit.objects.get(okei="796")
+    names = ["", "A 1", "A 2", "A 3", "A 4", "A 5", "A 6", "A 7", 'o\'neil \\ "q"', "A 6\x1fA 7"]
+    ids = {Product.objects.create(name=name, unit=unit).pk: name for name in names}
+    found = Product.objects.filter(bulk.one_of("name", wanted), pk__in=ids).values_list("name", flat=True)
+    assert sorted(found) == sorted(name for name in names if name in wanted)
+
+
+@pytest.mark.django_db
+def test_one_of_matches_numbers() -> None:
+    products, _rows = insert_and_read("N")
+    assert set(Product.objects.filter(bulk.one_of("pk", products[:3])).values_list("pk", flat=True)) == set(
+        products[:3]
+    )

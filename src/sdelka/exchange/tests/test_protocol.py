@@ -229,6 +229,7 @@ def test_deactivate_is_off_by_default_and_needs_timestamp(onec: OneCEmulator) ->
     assert onec.exchange(package()).ok
     result = onec.exchange({"import.xml": catalogue_xml(PRODUCTS[:1])}, deactivate=True)
     assert result.deactivate is not None and result.deactivate.status == "success"
+    assert "does not deactivate" in result.deactivate.text
     assert Product.objects.filter(is_active=True).count() == 3
     onec.checkauth()
     onec.init()
