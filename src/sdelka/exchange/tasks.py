@@ -11,6 +11,7 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 from huey.exceptions import TaskLockedException
 
+from .apply import analyze_catalogue
 from .commerceml.protocol import process_import
 from .models import (
     ACTIVE_RUN_STATUSES,
@@ -30,7 +31,15 @@ from .services import finish_run, log_event, remove_old_files
 
 @db_task(name="exchange.import_file")
 def import_file(file_id: int) -> None:
-    process_import(file_id=file_id)
+    if process_import(file_id=file_id):
+        refresh_catalogue_statistics()
+
+
+@db_task(name="exchange.refresh_catalogue_statistics")
+def refresh_catalogue_statistics() -> None:
+    """After a big catalogue file, apart from its import: 1C hears "success" and sends the next file (taken by
+    the other worker) while the statistics are refreshed."""
+    analyze_catalogue()
 
 
 def enqueue_import(file_id: int) -> None:

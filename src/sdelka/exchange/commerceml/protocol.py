@@ -382,8 +382,6 @@ def _apply_catalogue(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, 
             progress.close()
     if single:
         apply.add_to_run(run, outcome.counts, full_products=outcome.full_products)
-        if not db.in_atomic_block and outcome.counts.created + outcome.counts.updated >= ANALYZE_AFTER:
-            apply.analyze_catalogue()
     return outcome
 
 
@@ -405,15 +403,17 @@ def _apply_orders(run: ExchangeRun, record: ExchangeFile, folder: RunFolder, pat
     return outcome, total
 
 
-def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | None = None) -> None:
+def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | None = None) -> bool:
     """The background job of `mode=import`: unzip, then apply the file (see `_apply_catalogue`; orders are
-    checked whole first, then applied all or nothing)."""
+    checked whole first, then applied all or nothing). True when the file changed so much of the catalogue
+    that its tables' statistics should be refreshed (`apply.analyze_catalogue`): the caller does that after
+    1C has been told the file is done."""
     reader = reader or read_records
     claimed = ExchangeFile.objects.filter(pk=file_id, import_status=ImportStatus.QUEUED).update(
         import_status=ImportStatus.RUNNING, updated_at=timezone.now()
     )
     if not claimed:
-        return
+        return False
     record = ExchangeFile.objects.select_related("run__connection").get(pk=file_id)
     run = record.run
     folder = RunFolder(run.folder)
@@ -443,7 +443,7 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
         ExchangeFile.objects.filter(pk=record.pk).update(
             import_status=ImportStatus.FAILED, import_message=printable(message, 2000), consumed=True
         )
-        return
+        return False
     counts = outcome.counts
     summary = _(
         "%(name)s imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged, "
@@ -461,6 +461,7 @@ def process_import(*, file_id: int, reader: Callable[[Any], Iterable[Any]] | Non
     ExchangeFile.objects.filter(pk=record.pk).update(
         import_status=ImportStatus.SUCCESS, import_message=printable(summary, 2000), consumed=True, done=counts.done
     )
+    return run.route == Route.CATALOG and counts.created + counts.updated >= ANALYZE_AFTER
 
 
 # --- deactivate / complete --------------------------------------------------------------------------

@@ -639,3 +639,36 @@ def test_a_picture_replaced_by_another_of_the_same_size_reaches_the_products(
     again = onec.exchange(second)
     assert again.ok and "0 created, 0 updated" in again.imports["import.xml"].text
     assert ProductImage.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_statistics_are_refreshed_apart_from_a_big_file_after_it_is_reported_done(
+    client: Client, site_connection: Any, monkeypatch: Any
+) -> None:
+    from sdelka.exchange import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr("sdelka.exchange.commerceml.views.enqueue_import", queued.append)
+    monkeypatch.setattr(protocol, "ANALYZE_AFTER", 1)
+    refreshed: list[str] = []
+
+    def exchange() -> None:
+        onec = OneCEmulator(client, login=SITE_LOGIN, password=SITE_PASSWORD)
+        onec.checkauth()
+        onec.init()
+        onec.upload("v8_1.zip", OneCEmulator.make_zip(package()))
+        for name in ("import.xml", "offers.xml"):
+            onec.get("import", filename=name)
+            monkeypatch.setattr(
+                tasks,
+                "refresh_catalogue_statistics",
+                lambda name=name: refreshed.append(ExchangeFile.objects.filter(name=name).last().import_status),
+            )
+            tasks.import_file.call_local(queued.pop())
+        onec.get("complete")
+
+    exchange()
+    # Asked once per file, when the file was already "success" for 1C.
+    assert refreshed == ["success", "success"]
+    exchange()  # the same package again: nothing created or changed, nothing to refresh
+    assert refreshed == ["success", "success"]
