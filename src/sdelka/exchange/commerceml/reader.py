@@ -721,23 +721,36 @@ def _required(kids: dict[str, Element], name: str) -> str:
     return value
 
 
+_PRICE_PARTS = {"ИдТипаЦены": 0, "ЦенаЗаЕдиницу": 1, "Валюта": 2, "Единица": 3, "Коэффициент": 4}
+_ONE = Decimal(1)
+
+
 def _price(element: Element, product_id: str, variant_id: str | None) -> Price:
-    kids = _children(element)
-    price_type_id = _text(kids.get("ИдТипаЦены"))
+    # One pass over the children, the first of each name counting (as `_children`): a catalogue has a few
+    # prices per offer, hundreds of thousands in all.
+    parts = ["", "", "", "", ""]
+    seen = 0
+    known = LOCAL_NAMES
+    for child in element:
+        index = _PRICE_PARTS.get(known.get(child.tag) or local_name(child))
+        if index is not None and not seen & (1 << index):
+            seen |= 1 << index
+            parts[index] = (child.text or "").strip()
+    price_type_id, raw_value, currency, unit, raw_coefficient = parts
     if not price_type_id:
         raise RecordProblem("ИдТипаЦены", "", "A price without ИдТипаЦены was skipped.")
-    value = parse_decimal(_text(kids.get("ЦенаЗаЕдиницу")), field="ЦенаЗаЕдиницу")
+    value = parse_decimal(raw_value, field="ЦенаЗаЕдиницу")
     if value is None:
         raise RecordProblem("ЦенаЗаЕдиницу", "", "A price without ЦенаЗаЕдиницу was skipped.")
-    coefficient = parse_decimal(_text(kids.get("Коэффициент")), field="Коэффициент")
+    coefficient = parse_decimal(raw_coefficient, field="Коэффициент")
     return Price(
         product_id=product_id,
         variant_id=variant_id,
         price_type_id=price_type_id,
         value=value,
-        currency=parse_currency(_text(kids.get("Валюта"))),
-        unit=_text(kids.get("Единица")),
-        coefficient=coefficient if coefficient is not None else Decimal(1),
+        currency=parse_currency(currency),
+        unit=unit,
+        coefficient=_ONE if coefficient is None else coefficient,
     )
 
 

@@ -27,12 +27,22 @@ _TRUE = frozenset({"true", "1", "да", "yes", "истина"})
 _FALSE = frozenset({"false", "0", "нет", "no", "ложь"})
 
 
+_PLAIN_DECIMALS: dict[str, Decimal] = {}  # quantities, coefficients and prices repeat across a catalogue
+_PLAIN_DECIMALS_MAX = 16384  # bounded (a few MB): a file of all-different prices must not grow it without end
+
+
 def parse_decimal(text: str | None, *, field: str) -> Decimal | None:
     """ "1 234,50", "1234.5", "1\u00a0234", "-5" → Decimal; "" / None → None; anything else → RecordProblem."""
     if text is None:
         return None
+    known = _PLAIN_DECIMALS.get(text)
+    if known is not None:
+        return known
     if _PLAIN_NUMBER.fullmatch(text):  # what 1C writes: no spaces, a point or nothing before the decimals
-        return Decimal(text)
+        value = Decimal(text)
+        if len(_PLAIN_DECIMALS) < _PLAIN_DECIMALS_MAX:
+            _PLAIN_DECIMALS[text] = value
+        return value
     raw = text
     cleaned = _SPACES.sub("", text)
     if not cleaned:
