@@ -180,9 +180,16 @@ class PriceType(models.Model):
 
 
 class Price(models.Model):
-    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006).
+    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006). No index of the
+    # price type's own: the unique (price type, product[, variant]) lead with it, and a price type is only ever
+    # deleted by hand.
     price_type = models.ForeignKey(
-        PriceType, verbose_name=_("price type"), on_delete=models.CASCADE, related_name="prices", db_constraint=False
+        PriceType,
+        verbose_name=_("price type"),
+        on_delete=models.CASCADE,
+        related_name="prices",
+        db_constraint=False,
+        db_index=False,
     )
     product = models.ForeignKey(
         Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="prices", db_constraint=False
@@ -233,9 +240,16 @@ class Warehouse(models.Model):
 
 
 class StockLevel(models.Model):
-    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006).
+    # Written in bulk by the catalogue exchange: no database foreign keys (docs/decisions/0006). No index of the
+    # warehouse's own: the unique (warehouse, product[, variant]) lead with it, and a warehouse is only ever
+    # deleted by hand.
     warehouse = models.ForeignKey(
-        Warehouse, verbose_name=_("warehouse"), on_delete=models.CASCADE, related_name="stock", db_constraint=False
+        Warehouse,
+        verbose_name=_("warehouse"),
+        on_delete=models.CASCADE,
+        related_name="stock",
+        db_constraint=False,
+        db_index=False,
     )
     product = models.ForeignKey(
         Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="stock", db_constraint=False
