@@ -9,7 +9,8 @@ The helper only does ahead of time what `RawElement.records()` would do anyway, 
 which elements are applied is still decided by their digests, batch by batch, so an element that turns out
 unchanged is not applied (the helper's work on it is dropped), and any element the helper could not turn into
 records (a broken fragment) is expanded again here, raising its error where it always has. Elements are sent
-ahead only while the batches are mostly changed (a first upload): an unchanged re-upload sends nothing.
+ahead while the batches are mostly changed (a first upload); an unchanged re-upload sends only its second batch,
+before anything is known, and does not wait for it.
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ def expand_all(raws: list[r.RawElement]) -> list[list[r.Record] | None]:
     return built
 
 
+_Sent = tuple[list[r.RawElement], Future[list[list[r.Record] | None]]]
+
+
 class Expander:
     """The records of the elements of the batch being applied, built ahead by the helper where it could."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self._ahead = False  # whether the last batch applied was mostly changed
-        self._pending: dict[int, tuple[list[r.RawElement], Future[list[list[r.Record] | None]]]] = {}
+        # Whether the last batch applied was mostly changed; before the first one, assumed (the second batch is
+        # sent ahead while the first is applied, and waited for only if some of its elements changed).
+        self._ahead = True
+        self._pending: dict[int, _Sent] = {}
+        self._current: _Sent | None = None
         self._built: dict[int, list[r.Record] | None] = {}
 
     def send_ahead(self, batch: list[Any]) -> None:
@@ -83,12 +90,19 @@ class Expander:
             self.enabled = False
 
     def start(self, batch: list[Any]) -> None:
-        """`batch` is about to be applied: its records built ahead, if any, become available."""
+        """`batch` is about to be applied: its records built ahead, if it was sent, are taken when first needed
+        (a batch found unchanged never waits for them)."""
         self._built = {}
-        pending = self._pending.pop(id(batch), None)
-        if pending is None:
-            return
-        raws, future = pending
+        self._current = self._pending.pop(id(batch), None)
+
+    def records(self, raw: r.RawElement) -> Iterable[r.Record]:
+        if self._current is not None:
+            self._take(*self._current)
+            self._current = None
+        built = self._built.get(id(raw))
+        return built if built is not None else raw.records()
+
+    def _take(self, raws: list[r.RawElement], future: Future[list[list[r.Record] | None]]) -> None:
         try:
             built = future.result()
         except Exception:  # a helper that died or could not pickle something: built here instead
@@ -96,10 +110,6 @@ class Expander:
             self.enabled = False
             return
         self._built = {id(raw): records for raw, records in zip(raws, built, strict=True)}
-
-    def records(self, raw: r.RawElement) -> Iterable[r.Record]:
-        built = self._built.get(id(raw))
-        return built if built is not None else raw.records()
 
     def observe(self, elements: int, changed: int) -> None:
         """What the applied batch was like decides whether the next ones are sent ahead."""
