@@ -17,12 +17,6 @@ from tests.factories import TeamFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _no_catalogue_helper(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Catalogue elements are built in the test's own process (tests of the helper process switch it on)."""
-    monkeypatch.setenv("SDELKA_CATALOGUE_HELPER", "0")
-
-
-@pytest.fixture(autouse=True)
 def _default_language() -> Iterator[None]:
     """A request with Accept-Language leaves its language active in the thread; the next test starts afresh."""
     yield

@@ -338,13 +338,10 @@ def _descendants(pids: list[int]) -> list[int]:
 
 
 class MemoryWatch:
-    """Peak RSS per role: VmHWM (reset through clear_refs) plus sampling, so children count too. A role in
-    `summed` adds up its processes' peaks (the worker and its helper process share one job; an upper bound, as
-    the peaks need not coincide); otherwise its largest process counts (gunicorn's workers serve apart)."""
+    """Peak RSS per role: VmHWM (reset through clear_refs) plus sampling, so forked children count too."""
 
-    def __init__(self, roles: dict[str, int], summed: frozenset[str] = frozenset()) -> None:
+    def __init__(self, roles: dict[str, int]) -> None:
         self.roles = roles
-        self.summed = summed
         self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -364,8 +361,7 @@ class MemoryWatch:
 
     def _measure(self) -> None:
         for role, pids in self._pids().items():
-            peaks = [_status(pid, "VmHWM") for pid in pids]
-            peak = sum(peaks) if role in self.summed else max(peaks, default=0)
+            peak = max((_status(pid, "VmHWM") for pid in pids), default=0)
             self.peaks[role] = max(self.peaks[role], peak)
 
     def _sample(self) -> None:
@@ -635,7 +631,7 @@ def measure(pack: Package, db: str, pg_url: str, profile: str | None) -> dict[st
         roles = {"server": app.processes["server"].pid, "consumer": app.processes["consumer"].pid}
         result: dict[str, Any] = {"db": db_version(app), "products": pack.products, "load": os.getloadavg()[0]}
         for label in ("first", "again"):
-            with MemoryWatch(roles, summed=frozenset({"consumer"})) as watch:
+            with MemoryWatch(roles) as watch:
                 seconds = OneC(app.port).exchange(pack)
             result[label] = {
                 "seconds": {k: round(v, 2) for k, v in seconds.items()},
@@ -700,10 +696,8 @@ def section(results: list[dict[str, Any]], floors: dict[int, dict[str, Any]], no
         "complete. Sdelka runs as in production: gunicorn (2 workers) and `sdelka run_huey`, on a fresh "
         "database. *products/s* is products ÷ the wall time of the whole exchange (upload, unzip, parse, store); "
         "*again* is the same package sent a second time (nothing changed); peak RSS is the high-water mark of "
-        "the largest web process and of the worker during that exchange (the job consumer plus its helper "
-        "process, which builds a first upload's records a batch ahead: the sum of their peaks). The floor is a "
-        "bare lxml iterparse pass over the two XML files, and our reader alone (records, no database; a dash "
-        "when not run). "
+        "the largest web process and of the worker during that exchange. The floor is a bare lxml iterparse "
+        "pass over the two XML files, and our reader alone (records, no database; a dash when not run). "
         "*÷ lxml* divides an exchange's wall time by that floor measured in the same run, which keeps figures "
         "taken on a busy machine comparable; *load avg* is the 1-minute load when the database's runs began. "
         f"Stored at the largest size: {stored['products']:,} products, {stored['variants']:,} variants, "

@@ -41,7 +41,6 @@ from sdelka.core.vat import VatRate
 from . import bulk
 from . import records as r
 from .commerceml.reader_values import split_variant_id
-from .expand import Expander, helper_available
 from .models import (
     Connection,
     ElementDigest,
@@ -160,15 +159,6 @@ def _offer_key(record: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def _with_next(batches: Iterator[list[Any]]) -> Iterator[tuple[list[Any], list[Any] | None]]:
-    """Each batch with the one after it (read before the batch is applied, so the helper can build it)."""
-    current = next(batches, None)
-    while current is not None:
-        following = next(batches, None)
-        yield current, following
-        current = following
-
-
 def batched(records: Iterable[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]:
     """Batches of about `size` records (or raw elements of at most BATCH_RAW_BYTES); the prices and stock of one
     offer are never split between two."""
@@ -222,7 +212,6 @@ class Applier:
         self._digest_pks: dict[tuple[str, str], int] = {}  # (source, 1C id) → ElementDigest id, of this batch
         self._created = 0
         self._analyze_at = ANALYZE_FIRST
-        self._expander = Expander(enabled=helper_available())
 
     # --- journal ---
 
@@ -260,10 +249,7 @@ class Applier:
         """Apply batch by batch, each in its own transaction, adding its counts to the run. With
         `in_transaction` the caller holds one transaction around the whole file and adds the counts itself
         (`add_to_run`) after it commits: the run's row is not locked while the file is applied."""
-        for batch, following in _with_next(batched(records)):
-            if following is not None:
-                self._expander.send_ahead(following)
-            self._expander.start(batch)
+        for batch in batched(records):
             counts = Counts()
             with contextlib.nullcontext() if in_transaction else transaction.atomic():
                 self._apply_batch(batch, counts)
@@ -314,9 +300,8 @@ class Applier:
         if raws:
             self._load_pictures(raws)
         changed = self._changed_elements(raws, counts) if raws else []
-        self._expander.observe(len(raws), len(changed))
         for raw in changed:
-            for record in self._expander.records(raw):
+            for record in raw.records():
                 by_type[type(record)].append(record)
         self._record_errors(by_type.pop(r.RecordError, []), counts)
         self._run_handlers(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -474,19 +474,3 @@ Record = (
     | RawElement
 )
 """Anything a reader yields."""
-
-
-def _rebuilt_by_constructor(self: object) -> tuple[object, ...]:
-    return (type(self), tuple(getattr(self, name) for name in type(self).__slots__))  # type: ignore[attr-defined]
-
-
-def _pickle_by_constructor() -> None:
-    """Records pickle as a call of their class with the field values: a helper process sends them back by the
-    hundred thousand (`exchange.expand`), and a frozen dataclass otherwise unpickles field by field in Python,
-    several times slower than building it."""
-    for value in list(globals().values()):
-        if isinstance(value, type) and is_dataclass(value) and value.__module__ == __name__:
-            value.__reduce__ = _rebuilt_by_constructor  # type: ignore[method-assign]
-
-
-_pickle_by_constructor()
