@@ -130,8 +130,15 @@ class ProductPropertyValue(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # No index of the property's own either: nothing looks values up by property but the (rare) deletion of a
+    # property by hand, and it would cost an index write per value of every catalogue upload.
     property = models.ForeignKey(
-        Property, verbose_name=_("property"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+        Property,
+        verbose_name=_("property"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     value = models.CharField(_("value"), max_length=1000)
 
