@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 _PRODUCT_KINDS = frozenset(catalog.ProductKind.values)  # an enum's `values` is a new list on every call
+_CENTS, _THOUSANDTHS, _ZERO = Decimal("0.01"), Decimal("0.001"), Decimal(0)  # made once, used per price and stock
 BATCH_RAW_BYTES = 8 * 2**20  # raw elements are kept as bytes until their batch is decided: cap the batch's weight
 # What a product or an offer means depends on these besides its own element (its group, the texts of property
 # values; price types and warehouses): a change of any of them makes the element digests of that kind stale.
@@ -1049,7 +1050,7 @@ class Applier:
                     value=price.price_type_id,
                 )
                 continue
-            if price.value < 0:
+            if price.value < _ZERO:
                 counts.failed += 1
                 self.event(
                     EventLevel.ERROR,
@@ -1060,7 +1061,7 @@ class Applier:
                 )
                 continue
             # The same offer and price type twice in a file (one price per unit): the last one wins.
-            wanted[(price_type, *target)] = price.value.quantize(Decimal("0.01"))
+            wanted[(price_type, *target)] = price.value.quantize(_CENTS)
         now = timezone.now()
         for key, value in wanted.items():
             row = existing.get(key)
@@ -1128,7 +1129,7 @@ class Applier:
                     value=stock.warehouse_id,
                 )
                 continue
-            per_offer[target][warehouse] = per_offer[target].get(warehouse, Decimal(0)) + stock.quantity
+            per_offer[target][warehouse] = per_offer[target].get(warehouse, _ZERO) + stock.quantity
         total_warehouse: int | None = None
         for target, quantity in totals.items():
             if target not in per_offer:
@@ -1156,7 +1157,7 @@ class Applier:
             rows = existing.get(target, {})
             for warehouse, quantity in levels.items():
                 level = rows.get(warehouse)
-                quantity = quantity.quantize(Decimal("0.001"))
+                quantity = quantity.quantize(_THOUSANDTHS)
                 if level is None:
                     create.append((warehouse, target[0], target[1], quantity, now))
                     counts.created += 1
@@ -1167,7 +1168,7 @@ class Applier:
                     counts.unchanged += 1
             for warehouse, (pk, stored) in rows.items():
                 if warehouse not in levels and stored != 0:
-                    update.append((pk, Decimal(0), now))
+                    update.append((pk, _ZERO, now))
         bulk.insert_rows(
             catalog.StockLevel, ("warehouse_id", "product_id", "variant_id", "quantity", "updated_at"), create
         )
