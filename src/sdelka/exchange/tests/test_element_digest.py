@@ -141,7 +141,11 @@ def base(db: None) -> Connection:
     return new_base()
 
 
-def test_an_unchanged_upload_builds_no_records_and_writes_nothing(base: Connection) -> None:
+@pytest.mark.parametrize("chunk", [apply_module.LOOKUP_CHUNK, 2])  # 2: every lookup split into several queries
+def test_an_unchanged_upload_builds_no_records_and_writes_nothing(
+    base: Connection, chunk: int, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(apply_module, "LOOKUP_CHUNK", chunk)
     first, expanded, _run = apply_file(base, import_xml(GOODS))
     assert sorted(expanded) == [f"a{n}" for n in range(1, 6)] and first.counts.created > 0
     apply_file(base, offers_xml(OFFERS))
