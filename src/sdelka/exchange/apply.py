@@ -58,13 +58,13 @@ from .storage import IMAGE_EXTENSIONS, RunFolder, UnsafeName, extension_of, safe
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+BATCH_RAW_BYTES = 8 * 2**20  # raw elements are kept as bytes until their batch is decided: cap the batch's weight
 # 1C ids looked up per query. PostgreSQL's planner prices an index probe as a disk seek (random_page_cost 4) though
 # the tables are cached: for a batch's 2,000 ids in a base of 100,000 products it read the whole digest table in
 # parallel (50 ms a query) rather than probe the index (5 ms); a few hundred ids keep the probes cheaper to it.
 LOOKUP_CHUNK = 500
 _PRODUCT_KINDS = frozenset(catalog.ProductKind.values)  # an enum's `values` is a new list on every call
 _CENTS, _THOUSANDTHS, _ZERO = Decimal("0.01"), Decimal("0.001"), Decimal(0)  # made once, used per price and stock
-BATCH_RAW_BYTES = 8 * 2**20  # raw elements are kept as bytes until their batch is decided: cap the batch's weight
 # What a product or an offer means depends on these besides its own element (its group, the texts of property
 # values; price types and warehouses): a change of any of them makes the element digests of that kind stale.
 REFERENCE_KINDS = {
