@@ -134,6 +134,34 @@ def without_flush_on_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+class Statistics:
+    """The planner's statistics of the columns a long bulk write looks rows up by, kept fresh as the write fills
+    the table. A table first filled by the write has none, and PostgreSQL then prices `column = ANY(page of
+    values)` at the whole table and reads all of it for every page: a first pull of 100,000 objects spent more
+    time in those lookups than in writing. So the looked-up columns are analysed (PostgreSQL only; a few tens of
+    milliseconds) after the first rows, and again each time the rows written grew GROWTH-fold since; statistics
+    of a unique-ish column stay right as the table grows, so a handful of passes do."""
+
+    GROWTH = 8
+
+    def __init__(self, model: type[models.Model], columns: Sequence[str]) -> None:
+        self.model = model
+        self.columns = list(dict.fromkeys(columns))
+        self.written = 0
+        self._next = 1
+
+    def wrote(self, rows: int) -> None:
+        """Count `rows` written (committed, or in the caller's transaction); analyse when due."""
+        self.written += rows
+        if self.written < self._next or connection.vendor != "postgresql":
+            return
+        self._next = self.written * self.GROWTH
+        fields = _fields(self.model, self.columns)
+        table, names = _quoted(self.model, fields)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table} ({names})")
+
+
 def reserve_ids(model: type[models.Model], count: int) -> list[int] | None:
     """`count` new primary keys: from the table's sequence on PostgreSQL; on SQLite the ones after the
     highest ever used (safe because the caller's transaction holds SQLite's write lock); None elsewhere."""

@@ -210,6 +210,10 @@ class Syncer:
         self._events: list[ExchangeEvent] = []
         self._events_lock = threading.Lock()
         self._content_types: dict[type[models.Model], ContentType] = {}
+        # Tables the pull fills and looks up page by page (refs by external id, targets by natural key).
+        self._statistics: dict[type[models.Model], bulk.Statistics] = {
+            ExternalRef: bulk.Statistics(ExternalRef, ["connection_id", "kind", "external_id", "object_id"])
+        }
         self._owner_id: int | None = None
         self._offset = 0  # records of the current rule already committed
         self._frozen = False  # a rule failed: the checkpoint stays at it so the next run redoes it
@@ -852,6 +856,9 @@ class Syncer:
                 )
             self.flush()
         self._offset = next_offset
+        self._statistics[ExternalRef].wrote(len(new_refs))
+        if target.natural_key:
+            self._statistics.setdefault(model, bulk.Statistics(model, target.natural_key)).wrote(len(created))
 
 
 def run_task(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -215,3 +216,30 @@ def test_one_of_matches_numbers() -> None:
     assert set(Product.objects.filter(bulk.one_of("pk", products[:3])).values_list("pk", flat=True)) == set(
         products[:3]
     )
+
+
+@pytest.mark.django_db
+def test_statistics_of_a_filling_table_are_refreshed_as_it_grows() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    statistics = bulk.Statistics(ExternalRef, ["connection_id", "kind", "external_id"])
+    site = create_connection(name="stats", login="stats", password="stats-password")
+    product_type = ContentType.objects.get_for_model(Product)
+    ExternalRef.objects.bulk_create(
+        ExternalRef(connection=site, kind="product", external_id=f"id-{n}", content_type=product_type, object_id=n)
+        for n in range(40)
+    )
+    analysed = []
+    for rows in (40, 1, 300, 1000):
+        with CaptureQueriesContext(connection) as queries:
+            statistics.wrote(rows)
+        analysed.append(any(q["sql"].startswith("ANALYZE") for q in queries.captured_queries))
+    if connection.vendor != "postgresql":
+        assert analysed == [False] * 4  # SQLite plans its IN lookups by index without statistics
+        return
+    assert analysed == [True, False, True, False]  # after the first rows, then each eightfold growth
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attname, n_distinct FROM pg_stats WHERE tablename = 'exchange_externalref'")
+        stats = dict(cursor.fetchall())
+    assert stats["external_id"] == -1 and set(stats) == {"connection_id", "kind", "external_id"}
