@@ -3,6 +3,7 @@ message names the rule broken, so a person can fix what he typed."""
 
 from __future__ import annotations
 
+import operator
 import re
 
 from django.core.exceptions import ValidationError
@@ -23,7 +24,7 @@ def validate_inn(value: str) -> None:
         raise ValidationError(
             _("ИНН must be 10 digits for an organisation or 12 digits for a person."), code="inn_length"
         )
-    if set(value) == {"0"}:
+    if not value.strip("0"):
         raise ValidationError(_("ИНН cannot consist of zeros only."), code="inn_zeros")
     if not inn_check_digits_match(value):
         raise ValidationError(
@@ -37,7 +38,7 @@ _INN_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 def _inn_digit(digits: str) -> str:
     """The check digit that follows `digits`: weighted sum (weights right-aligned) mod 11 mod 10."""
     weights = _INN_WEIGHTS[len(_INN_WEIGHTS) - len(digits) :]
-    return str(sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11 % 10)
+    return str(sum(map(operator.mul, map(int, digits), weights)) % 11 % 10)  # map: imports check 100,000s
 
 
 def inn_check_digits_match(value: str) -> bool:

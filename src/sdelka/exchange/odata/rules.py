@@ -329,10 +329,10 @@ def external_id(rule: MappingRule, row: dict[str, Any]) -> str:
     return "|".join(v.text(row.get(key)) for key in rule.key_fields) or v.text(row.get("Ref_Key"))
 
 
-def map_row(rule: MappingRule, target: Target, row: dict[str, Any]) -> Mapped:
-    """1C's side of every pair; a one-way read skips the fields Sdelka owns, a two-way rule needs them all to
-    compare (see merge.py)."""
-    mapped = Mapped(external_id(rule, row), v.text(row.get("DataVersion")), {}, {}, {}, row)
+def map_row(rule: MappingRule, target: Target, row: dict[str, Any], ext: str | None = None) -> Mapped:
+    """1C's side of every pair (`ext`: the row's external id when the caller has it already); a one-way read skips
+    the fields Sdelka owns, a two-way rule needs them all to compare (see merge.py)."""
+    mapped = Mapped(external_id(rule, row) if ext is None else ext, v.text(row.get("DataVersion")), {}, {}, {}, row)
     two_way = rule.direction == Direction.BOTH
     for pair in rule.fields:
         name = pair["sdelka"]
