@@ -78,11 +78,31 @@ _PASS_THROUGH = (
 )
 
 
+class JsonText(str):
+    """A JSON column's value serialised already (by a caller that needed the text anyway, to hash it): stored as it
+    is, not serialised a second time (the JSON column of both databases takes the text)."""
+
+
+def _prep_of(field: models.Field[Any, Any]) -> Callable[[Any, Any], Any]:
+    if isinstance(field, models.DateField):
+        return _memoised(field.get_db_prep_save)
+    if isinstance(field, models.JSONField):
+        return _json_prep(field.get_db_prep_save)
+    return field.get_db_prep_save
+
+
+def _json_prep(prep: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def prepared(value: Any, db: Any) -> Any:
+        return str(value) if isinstance(value, JsonText) else prep(value, db)
+
+    return prepared
+
+
 def _prepare(fields: list[models.Field[Any, Any]], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Rows as the driver takes them; only fields that need it (datetimes, JSON) go through the ORM's prep."""
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: the `connection` proxy costs a lookup per access
     special = [
-        (index, _memoised(field.get_db_prep_save) if isinstance(field, models.DateField) else field.get_db_prep_save)
+        (index, _prep_of(field))
         for index, field in enumerate(fields)
         if not isinstance(field, _PASS_THROUGH) or (isinstance(field, models.ForeignKey) and not _plain_key(field))
     ]

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from sdelka.exchange import bulk
 from sdelka.exchange.models import EventLevel, ExchangeRun, ExternalRef
 
 from . import values as v
@@ -33,8 +34,16 @@ CHUNK = 200
 
 
 def values_hash(values: dict[str, Any]) -> str:
-    payload = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return hashed(values)[0]
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)  # one for all: a pull hashes 100,000s
+
+
+def hashed(values: dict[str, Any]) -> tuple[str, bulk.JsonText]:
+    """The content hash of `values` and their JSON (which a new ref stores as its synced base: serialised once)."""
+    payload = bulk.JsonText(_ENCODER.encode(values))
+    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest(), payload
 
 
 def sdelka_values(rule: MappingRule, target: Target, obj: models.Model) -> dict[str, Any]:

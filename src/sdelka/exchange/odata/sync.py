@@ -22,8 +22,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,13 +58,17 @@ from . import values as v
 from .client import Attempt, ODataClient, ODataError
 from .merge import MISSING, Outcome, decide, onec_changed_at
 from .models import MappingRule, OnRecordError, OnRuleError, Ownership, SyncTask
-from .push import _reference_guids, _same, push_rule, to_onec
+from .push import _reference_guids, _same, hashed, push_rule, to_onec
 from .rules import Mapped, external_id, map_row, select_fields
 from .targets import TARGETS, Target
+from .writer import PageWriter, usable
 
 STALE_AFTER = timedelta(minutes=30)
 # ExternalRef columns a page rewrites for the objects it read (updated_at last: the time of the write).
 _REF_UPDATE = ["object_id", "content_hash", "version", "synced", "seen_run_id", "updated_at"]
+# and those it writes for the objects new to Sdelka.
+_REF_INSERT = ["connection_id", "kind", "external_id", "code", "content_type_id", "object_id", "content_hash",
+               "version", "synced", "seen_run_id", "created_at", "updated_at"]  # fmt: skip
 MAX_CHANGES_LISTED = 1000
 __all__ = ["EXCHANGE_USERNAME", "SyncBusy", "run_task"]
 
@@ -100,6 +102,28 @@ class Change:
             "to_onec": {name: _plain(value) for name, value in self.to_onec.items()},
             "conflicts": {name: [_plain(ours), _plain(theirs)] for name, (ours, theirs) in self.conflicts.items()},
         }
+
+
+@dataclass
+class _PageWrite:
+    """What `Syncer._page` decided and `Syncer._write` writes: the objects to create and to update (with their
+    changes and mapped 1C rows), the refs known before, the unchanged refs, the two-way rules' new synced bases and
+    conflicts, the rows read, where the next page starts and the run's skipped and refused totals so far."""
+
+    rule: MappingRule
+    target: Target
+    to_create: list[tuple[Change, Mapped, dict[str, Any], dict[str, Any]]]
+    to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]]
+    refs: dict[str, tuple[int, int, str]]
+    unchanged_refs: list[int]
+    rows: int
+    next_offset: int
+    synced: dict[str, dict[str, Any]]
+    conflicts: dict[str, list[Conflict]]
+    skipped: int = 0
+    refused: int = 0
+    # external id → content hash and JSON of the values, computed ahead (by the syncer's thread) or by the write
+    hashes: dict[str, tuple[str, bulk.JsonText]] = field(default_factory=dict)
 
 
 def _plain(value: Any) -> Any:
@@ -179,11 +203,6 @@ class SyncResult:
         }
 
 
-def _hash(values: dict[str, Any]) -> str:
-    payload = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
 class Syncer:
     def __init__(
         self,
@@ -220,6 +239,7 @@ class Syncer:
         # Two-way rules, per page: external id → the new synced base, and the conflicts to raise.
         self._synced: dict[str, dict[str, Any]] = {}
         self._conflicts: dict[str, list[Conflict]] = {}
+        self._writer: PageWriter | None = None  # writes the rule's pages on a second connection (writer.py)
         client.on_request = self._log_request
 
     # --- journal ---
@@ -242,8 +262,14 @@ class Syncer:
             self._events.append(event)
 
     def flush(self) -> None:
+        self._save_events(self._take_events())
+
+    def _take_events(self) -> list[ExchangeEvent]:
         with self._events_lock:
             events, self._events = self._events, []
+        return events
+
+    def _save_events(self, events: list[ExchangeEvent]) -> None:
         if events:
             ExchangeEvent.objects.bulk_create(events)
 
@@ -398,14 +424,29 @@ class Syncer:
             ExchangeRun.objects.filter(pk=self.run.pk).update(total=F("total") + outcome.total, done=F("done") + start)
             self.flush()
         page_size = max(1, self.task.page_size)
-        for offset, rows in self.client.pages(
-            rule.entity_set, select=select, filter=rule.filter, page_size=page_size, start=start, prefetch=True
-        ):
-            stop_rule = self._page(rule, target, rows, outcome, offset + len(rows))
-            if self.on_page is not None:
-                self.on_page(outcome, offset + len(rows))
-            if stop_rule:
-                break
+        writer = self._writer = PageWriter() if usable(rule, dry_run=self.dry_run) else None
+        try:
+            for offset, rows in self.client.pages(
+                rule.entity_set, select=select, filter=rule.filter, page_size=page_size, start=start, prefetch=True
+            ):
+                stop_rule = self._page(rule, target, rows, outcome, offset + len(rows))
+                self._committed(outcome, [offset + len(rows)] if writer is None else writer.take_committed())
+                if stop_rule:
+                    break
+            if writer is not None:
+                writer.wait()
+                self._committed(outcome, writer.take_committed())
+        finally:
+            self._writer = None
+            failed_write = writer.close() if writer is not None else None
+            if failed_write is not None:  # something else failed meanwhile and is on its way up: journal this one
+                self.event(EventLevel.ERROR, _("Internal error: %(error)s") % {"error": failed_write})
+
+    def _committed(self, outcome: RuleResult, offsets: list[int]) -> None:
+        """Report the pages committed (their next offsets) to `on_page`."""
+        if self.on_page is not None:
+            for offset in offsets:
+                self.on_page(outcome, offset)
 
     def _content_type(self, model: type[models.Model]) -> ContentType:
         if model not in self._content_types:
@@ -449,6 +490,10 @@ class Syncer:
         model = target.model
         self._synced, self._conflicts = {}, {}
         keyed = [(external_id(rule, row), v.text(row.get("DataVersion")), row) for row in rows]
+        premapped: dict[str, Mapped] = {}
+        if self._writer is not None:  # map the page while the previous one is written, then read what it wrote
+            premapped = {ext: map_row(rule, target, row, ext) for ext, _v, row in keyed}
+            self._writer.wait()
         refs: dict[str, tuple[int, int, str]] = {
             ext: (pk, object_id, version)
             for ext, pk, object_id, version in ExternalRef.objects.filter(
@@ -468,15 +513,14 @@ class Syncer:
             model._default_manager.filter(pk__in=[ref[1] for ref in same.values()]).values_list("pk", flat=True)
         )
         unchanged_refs: list[int] = []
-        changed_rows = []
+        mapped: list[Mapped] = []
         for ext, _version, row in keyed:
             known = same.get(ext)
             if known is not None and known[1] in alive:
                 unchanged_refs.append(known[0])
                 outcome.count(Change("unchanged", ext, ""), keep=False)
             else:
-                changed_rows.append(row)
-        mapped = [map_row(rule, target, row) for row in changed_rows]
+                mapped.append(premapped.get(ext) or map_row(rule, target, row, ext))
         objects = model._default_manager.in_bulk([refs[m.external_id][1] for m in mapped if m.external_id in refs])
         onec_field = {pair["sdelka"]: pair.get("onec", "") for pair in rule.fields}
         resolved = self._resolve(target, mapped)
@@ -598,7 +642,13 @@ class Syncer:
             return stop_rule
         if two_way:
             self._send_to_onec(rule, target, to_update)
-        self._write(rule, target, to_create, to_update, refs, unchanged_refs, len(rows), next_offset)
+        page = _PageWrite(rule, target, to_create, to_update, refs, unchanged_refs, len(rows), next_offset,
+                          self._synced, self._conflicts, skipped=sum(r.skipped for r in self.result.rules),
+                          refused=sum(r.refused for r in self.result.rules))  # fmt: skip
+        if self._writer is None:
+            self._write(page)
+        else:
+            self._write_later(page)
         if stop_rule and self.task.on_record_error == OnRecordError.STOP:
             raise StopTask(_("A record was refused and the task says to stop."))
         return stop_rule
@@ -754,16 +804,15 @@ class Syncer:
             else:
                 synced.pop(attname, None)
 
-    def _raise_conflicts(self, ref_ids: dict[str, int]) -> None:
+    def _raise_conflicts(self, ref_ids: dict[str, int], raised: dict[str, list[Conflict]]) -> None:
         pending = []
-        for ext, conflicts in self._conflicts.items():
+        for ext, conflicts in raised.items():
             ref_id = ref_ids.get(ext)
             for conflict in conflicts:
                 if ref_id is not None:
                     conflict.external_ref_id = ref_id
                     pending.append(conflict)
         Conflict.objects.bulk_create(pending)
-        self._conflicts = {}
 
     def _owner(self) -> int:
         if self._owner_id is None:
@@ -783,79 +832,86 @@ class Syncer:
                 value="" if value is None else str(value),
             )
 
-    def _write(
-        self,
-        rule: MappingRule,
-        target: Target,
-        to_create: list[tuple[Change, Mapped, dict[str, Any], dict[str, Any]]],
-        to_update: list[tuple[Change, Mapped, models.Model, dict[str, Any]]],
-        refs: dict[str, tuple[int, int, str]],
-        unchanged_refs: list[int],
-        rows: int,
-        next_offset: int,
-    ) -> None:
+    def _write_later(self, page: _PageWrite) -> None:
+        """Hand the page to the writer thread with the journal lines so far (writer.py); should the write fail,
+        they go back to the list the run's end saves."""
+        assert self._writer is not None
+        events = self._take_events()
+        # Serialised here: the writer's thread waits on the database, this one on the writer (one interpreter lock).
+        page.hashes = {item.external_id: hashed(values) for _c, item, _o, values in page.to_create + page.to_update}
+
+        def write() -> int:
+            try:
+                self._write(page, events)
+            except BaseException:
+                with self._events_lock:
+                    self._events[:0] = events
+                raise
+            return page.next_offset
+
+        self._writer.submit(write)
+
+    def _write(self, page: _PageWrite, events: list[ExchangeEvent] | None = None) -> None:
+        """Write one page, its refs, counters and checkpoint in one transaction; with the journal lines `events`
+        (None: every line so far)."""
         assert self.run is not None
+        target = page.target
         model = target.model
         content_type = self._content_type(model)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         now = timezone.now()
         with transaction.atomic():
             bulk.without_flush_on_commit()  # the page and its checkpoint are one transaction: a lost page is reread
-            ids = bulk.insert_values(model, [row for _c, _i, row, _v in to_create])
-            created = [(c, i, pk, v) for (c, i, _row, v), pk in zip(to_create, ids, strict=True)]
-            to_update_ids = [(c, i, obj.pk, v) for c, i, obj, v in to_update]
-            changed = [(c, obj) for c, _i, obj, _v in to_update if c.action == "update"]
+            ids = bulk.insert_values(model, [row for _c, _i, row, _v in page.to_create])
+            created = [(c, i, pk, v) for (c, i, _row, v), pk in zip(page.to_create, ids, strict=True)]
+            to_update_ids = [(c, i, obj.pk, v) for c, i, obj, v in page.to_update]
+            changed = [(c, obj) for c, _i, obj, _v in page.to_update if c.action == "update"]
             if changed:
                 fields = sorted({name for c, _obj in changed for name in c.diff} | ({"updated_at"} if hasattr(
                     model, "updated_at") else set()))  # fmt: skip
                 bulk.update_rows(
                     model, fields, [(obj.pk, *(getattr(obj, name) for name in fields)) for _c, obj in changed]
                 )
-            new_refs: list[dict[str, Any]] = []
+            new_refs: list[tuple[Any, ...]] = []
             old_refs: list[tuple[Any, ...]] = []
             ref_ids: dict[str, int] = {}
             for change, item, pk, values in created + to_update_ids:
                 counts[{"create": "created", "update": "updated"}.get(change.action, "unchanged")] += 1
-                synced = self._synced.pop(item.external_id, values)
-                known = refs.get(item.external_id)
+                synced = page.synced.pop(item.external_id, None)
+                content_hash, payload = page.hashes.get(item.external_id) or hashed(values)
+                known = page.refs.get(item.external_id)
                 if known is None:
-                    new_refs.append(
-                        {
-                            "connection_id": self.connection.pk,
-                            "kind": target.ref_kind,
-                            "external_id": item.external_id,
-                            "code": str(item.raw.get("Code", "") or "").strip()[:100],
-                            "content_type_id": content_type.pk,
-                            "object_id": pk,
-                            "content_hash": _hash(values),
-                            "version": item.version[:100],
-                            "synced": synced,
-                            "seen_run_id": self.run.pk,
-                        }
-                    )
+                    code = str(item.raw.get("Code", "") or "").strip()[:100]
+                    new_refs.append((self.connection.pk, target.ref_kind, item.external_id, code, content_type.pk, pk,
+                                     content_hash, item.version[:100], payload if synced is None else synced,
+                                     self.run.pk, now, now))  # fmt: skip
                 else:
                     ref_ids[item.external_id] = known[0]
-                    old_refs.append((known[0], pk, _hash(values), item.version[:100], synced, self.run.pk, now))
-            for row, ref_id in zip(new_refs, bulk.insert_values(ExternalRef, new_refs), strict=True):
-                ref_ids[row["external_id"]] = ref_id
+                    old_refs.append((known[0], pk, content_hash, item.version[:100],
+                                     payload if synced is None else synced, self.run.pk, now))  # fmt: skip
+            if page.conflicts:  # their refs' ids are needed
+                new_ids = bulk.insert_returning_ids(ExternalRef, _REF_INSERT, new_refs)
+                ref_ids.update(zip((row[2] for row in new_refs), new_ids, strict=True))
+            else:
+                bulk.insert_rows(ExternalRef, _REF_INSERT, new_refs)
             bulk.update_rows(ExternalRef, _REF_UPDATE, old_refs)
-            if self._conflicts:
-                self._raise_conflicts(ref_ids)
-            bulk.set_column(ExternalRef, "seen_run_id", self.run.pk, unchanged_refs)
+            if page.conflicts:
+                self._raise_conflicts(ref_ids, page.conflicts)
+            bulk.set_column(ExternalRef, "seen_run_id", self.run.pk, page.unchanged_refs)
             ExchangeRun.objects.filter(pk=self.run.pk).update(
                 created=F("created") + counts["created"],
                 updated=F("updated") + counts["updated"],
-                unchanged=F("unchanged") + counts["unchanged"] + len(unchanged_refs),
-                skipped=sum(rule.skipped for rule in self.result.rules),
-                failed=sum(rule.refused for rule in self.result.rules),
-                done=F("done") + rows,
+                unchanged=F("unchanged") + counts["unchanged"] + len(page.unchanged_refs),
+                skipped=page.skipped,
+                failed=page.refused,
+                done=F("done") + page.rows,
             )
             if not self._frozen:
                 SyncTask.objects.filter(pk=self.task.pk).update(
-                    checkpoint={"run": self.run.pk, "rule": rule.pk, "skip": next_offset}
+                    checkpoint={"run": self.run.pk, "rule": page.rule.pk, "skip": page.next_offset}
                 )
-            self.flush()
-        self._offset = next_offset
+            self._save_events(self._take_events() if events is None else events)
+        self._offset = page.next_offset
         self._statistics[ExternalRef].wrote(len(new_refs))
         if target.natural_key:
             self._statistics.setdefault(model, bulk.Statistics(model, target.natural_key)).wrote(len(created))
