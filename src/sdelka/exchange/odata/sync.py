@@ -30,7 +30,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, NotSupportedError, models, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -122,8 +122,22 @@ class _PageWrite:
     conflicts: dict[str, list[Conflict]]
     skipped: int = 0
     refused: int = 0
-    # external id → content hash and JSON of the values, computed ahead (by the syncer's thread) or by the write
-    hashes: dict[str, tuple[str, bulk.JsonText]] = field(default_factory=dict)
+    ready: _PageRows | None = None  # its rows, made ready before the write (by the syncer's thread)
+
+
+@dataclass
+class _PageRows:
+    """A page's rows as the database takes them (`Syncer._rows`): its new objects, how many, the new refs (in
+    `_REF_INSERT`'s order) and, unless their ids are needed, their INSERT made ready; the rewritten refs (in
+    `_REF_UPDATE`'s order, the pk first), the ids of the refs known, and the counts by action."""
+
+    objects: bulk.Insert
+    created: int
+    new_refs: list[tuple[Any, ...]] = field(default_factory=list)
+    refs_insert: bulk.Insert | None = None
+    old_refs: list[tuple[Any, ...]] = field(default_factory=list)
+    ref_ids: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0})
 
 
 def _plain(value: Any) -> Any:
@@ -834,11 +848,11 @@ class Syncer:
 
     def _write_later(self, page: _PageWrite) -> None:
         """Hand the page to the writer thread with the journal lines so far (writer.py); should the write fail,
-        they go back to the list the run's end saves."""
+        they go back to the list the run's end saves. Its rows are made ready here: the writer's thread waits on
+        the database, this one on the writer, and both need the one interpreter lock for Python."""
         assert self._writer is not None
         events = self._take_events()
-        # Serialised here: the writer's thread waits on the database, this one on the writer (one interpreter lock).
-        page.hashes = {item.external_id: hashed(values) for _c, item, _o, values in page.to_create + page.to_update}
+        page.ready = self._rows(page, self._new_ids(page.target.model, len(page.to_create)))
 
         def write() -> int:
             try:
@@ -851,20 +865,54 @@ class Syncer:
 
         self._writer.submit(write)
 
-    def _write(self, page: _PageWrite, events: list[ExchangeEvent] | None = None) -> None:
-        """Write one page, its refs, counters and checkpoint in one transaction; with the journal lines `events`
-        (None: every line so far)."""
+    @staticmethod
+    def _new_ids(model: type[models.Model], count: int) -> list[int]:
+        """Primary keys for the page's new objects (SQLite: inside the page's transaction, which holds its lock)."""
+        ids = bulk.reserve_ids(model, count) if count else []
+        if ids is None:
+            raise NotSupportedError(_("Sdelka writes pages of 1C objects to PostgreSQL or SQLite only."))
+        return ids
+
+    def _rows(self, page: _PageWrite, ids: list[int]) -> _PageRows:
+        """The page's new objects (with the primary keys `ids`) and refs as the database takes them; reads
+        nothing from the database."""
         assert self.run is not None
         target = page.target
         model = target.model
         content_type = self._content_type(model)
-        counts = {"created": 0, "updated": 0, "unchanged": 0}
         now = timezone.now()
+        columns, values = bulk.value_rows(model, [row for _c, _i, row, _v in page.to_create])
+        objects = bulk.prepare_insert(model, [model._meta.pk.attname, *columns],
+                                      [(pk, *row) for pk, row in zip(ids, values, strict=True)])  # fmt: skip
+        created = [(c, i, pk, mapped) for (c, i, _row, mapped), pk in zip(page.to_create, ids, strict=True)]
+        rows = _PageRows(objects, len(created))
+        for change, item, pk, values_of in created + [(c, i, obj.pk, mapped) for c, i, obj, mapped in page.to_update]:
+            rows.counts[{"create": "created", "update": "updated"}.get(change.action, "unchanged")] += 1
+            synced = page.synced.pop(item.external_id, None)
+            content_hash, payload = hashed(values_of)
+            known = page.refs.get(item.external_id)
+            if known is None:
+                code = str(item.raw.get("Code", "") or "").strip()[:100]
+                rows.new_refs.append((self.connection.pk, target.ref_kind, item.external_id, code, content_type.pk,
+                                      pk, content_hash, item.version[:100], payload if synced is None else synced,
+                                      self.run.pk, now, now))  # fmt: skip
+            else:
+                rows.ref_ids[item.external_id] = known[0]
+                rows.old_refs.append((known[0], pk, content_hash, item.version[:100],
+                                      payload if synced is None else synced, self.run.pk, now))  # fmt: skip
+        if not page.conflicts:  # else the new refs' ids are needed: they are inserted returning them
+            rows.refs_insert = bulk.prepare_insert(ExternalRef, _REF_INSERT, rows.new_refs)
+        return rows
+
+    def _write(self, page: _PageWrite, events: list[ExchangeEvent] | None = None) -> None:
+        """Write one page, its refs, counters and checkpoint in one transaction; with the journal lines `events`
+        (None: every line so far)."""
+        assert self.run is not None
+        model = page.target.model
         with transaction.atomic():
             bulk.without_flush_on_commit()  # the page and its checkpoint are one transaction: a lost page is reread
-            ids = bulk.insert_values(model, [row for _c, _i, row, _v in page.to_create])
-            created = [(c, i, pk, v) for (c, i, _row, v), pk in zip(page.to_create, ids, strict=True)]
-            to_update_ids = [(c, i, obj.pk, v) for c, i, obj, v in page.to_update]
+            rows = page.ready or self._rows(page, self._new_ids(model, len(page.to_create)))
+            bulk.run_insert(rows.objects)
             changed = [(c, obj) for c, _i, obj, _v in page.to_update if c.action == "update"]
             if changed:
                 fields = sorted({name for c, _obj in changed for name in c.diff} | ({"updated_at"} if hasattr(
@@ -872,32 +920,16 @@ class Syncer:
                 bulk.update_rows(
                     model, fields, [(obj.pk, *(getattr(obj, name) for name in fields)) for _c, obj in changed]
                 )
-            new_refs: list[tuple[Any, ...]] = []
-            old_refs: list[tuple[Any, ...]] = []
-            ref_ids: dict[str, int] = {}
-            for change, item, pk, values in created + to_update_ids:
-                counts[{"create": "created", "update": "updated"}.get(change.action, "unchanged")] += 1
-                synced = page.synced.pop(item.external_id, None)
-                content_hash, payload = page.hashes.get(item.external_id) or hashed(values)
-                known = page.refs.get(item.external_id)
-                if known is None:
-                    code = str(item.raw.get("Code", "") or "").strip()[:100]
-                    new_refs.append((self.connection.pk, target.ref_kind, item.external_id, code, content_type.pk, pk,
-                                     content_hash, item.version[:100], payload if synced is None else synced,
-                                     self.run.pk, now, now))  # fmt: skip
-                else:
-                    ref_ids[item.external_id] = known[0]
-                    old_refs.append((known[0], pk, content_hash, item.version[:100],
-                                     payload if synced is None else synced, self.run.pk, now))  # fmt: skip
-            if page.conflicts:  # their refs' ids are needed
-                new_ids = bulk.insert_returning_ids(ExternalRef, _REF_INSERT, new_refs)
-                ref_ids.update(zip((row[2] for row in new_refs), new_ids, strict=True))
+            if rows.refs_insert is None:
+                new_ids = bulk.insert_returning_ids(ExternalRef, _REF_INSERT, rows.new_refs)
+                rows.ref_ids.update(zip((row[2] for row in rows.new_refs), new_ids, strict=True))
             else:
-                bulk.insert_rows(ExternalRef, _REF_INSERT, new_refs)
-            bulk.update_rows(ExternalRef, _REF_UPDATE, old_refs)
+                bulk.run_insert(rows.refs_insert)
+            bulk.update_rows(ExternalRef, _REF_UPDATE, rows.old_refs)
             if page.conflicts:
-                self._raise_conflicts(ref_ids, page.conflicts)
+                self._raise_conflicts(rows.ref_ids, page.conflicts)
             bulk.set_column(ExternalRef, "seen_run_id", self.run.pk, page.unchanged_refs)
+            counts = rows.counts
             ExchangeRun.objects.filter(pk=self.run.pk).update(
                 created=F("created") + counts["created"],
                 updated=F("updated") + counts["updated"],
@@ -912,9 +944,9 @@ class Syncer:
                 )
             self._save_events(self._take_events() if events is None else events)
         self._offset = page.next_offset
-        self._statistics[ExternalRef].wrote(len(new_refs))
-        if target.natural_key:
-            self._statistics.setdefault(model, bulk.Statistics(model, target.natural_key)).wrote(len(created))
+        self._statistics[ExternalRef].wrote(len(rows.new_refs))
+        if page.target.natural_key:
+            self._statistics.setdefault(model, bulk.Statistics(model, page.target.natural_key)).wrote(rows.created)
 
 
 def run_task(

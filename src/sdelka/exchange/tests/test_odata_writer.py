@@ -81,17 +81,17 @@ def test_pages_are_written_by_the_writer_and_reported_once_committed(
 def test_a_failed_page_write_fails_the_run_and_the_next_run_resumes_after_the_last_commit(
     parties_task: SyncTask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    insert_values = sync.bulk.insert_values
-    calls: list[int] = []
+    run_insert = sync.bulk.run_insert
+    pages: list[int] = []
 
-    def failing(model: Any, rows: Any) -> list[int]:
-        if model is Counterparty:
-            calls.append(len(rows))
-            if len(calls) == 2:
+    def failing(insert: Any) -> None:
+        if insert.table == connection.ops.quote_name(Counterparty._meta.db_table):
+            pages.append(len(insert.rows))
+            if len(pages) == 2:
                 raise IntegrityError("the database refused the second page")
-        return insert_values(model, rows)
+        run_insert(insert)
 
-    monkeypatch.setattr(sync.bulk, "insert_values", failing)
+    monkeypatch.setattr(sync.bulk, "run_insert", failing)
     with pytest.raises(IntegrityError):
         pull(parties_task)
     run = ExchangeRun.objects.get()
@@ -101,7 +101,7 @@ def test_a_failed_page_write_fails_the_run_and_the_next_run_resumes_after_the_la
     parties_task.refresh_from_db()
     assert parties_task.checkpoint["skip"] == 2  # the first page's, committed; not the failed one's
 
-    monkeypatch.setattr(sync.bulk, "insert_values", insert_values)
+    monkeypatch.setattr(sync.bulk, "run_insert", run_insert)
     result = pull(parties_task)
     assert result.status == RunStatus.SUCCESS and result.resumed_from["skip"] == 2
     assert result.totals()["created"] == 3 and Counterparty.objects.count() == 5
