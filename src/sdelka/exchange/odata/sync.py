@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -138,6 +138,21 @@ class _PageRows:
     old_refs: list[tuple[Any, ...]] = field(default_factory=list)
     ref_ids: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0})
+
+
+def _page_keys(rule: MappingRule, target: Target, mapped: Iterable[Mapped]) -> set[tuple[str, str]] | None:
+    """What a page reads or writes that another page may read or write too: its objects' external ids and the
+    first field of their natural keys; None when the target refers to its own kind or a natural key is a
+    reference (the page's reads depend on more than that: read them after the previous page's commit)."""
+    first = target.natural_key[0] if target.natural_key else ""
+    if any(spec.kind == "ref" and spec.ref == rule.entity for spec in target.fields.values()) or (
+        first and target.fields[first].kind == "ref"
+    ):
+        return None
+    keys = {("ref", item.external_id) for item in mapped}
+    if first:  # an empty key links nothing
+        keys |= {("key", str(item.values[first])) for item in mapped if item.values.get(first)}
+    return keys
 
 
 def _plain(value: Any) -> Any:
@@ -505,9 +520,11 @@ class Syncer:
         self._synced, self._conflicts = {}, {}
         keyed = [(external_id(rule, row), v.text(row.get("DataVersion")), row) for row in rows]
         premapped: dict[str, Mapped] = {}
-        if self._writer is not None:  # map the page while the previous one is written, then read what it wrote
+        if self._writer is not None:  # decide this page while the previous one is written, unless it reads that one
             premapped = {ext: map_row(rule, target, row, ext) for ext, _v, row in keyed}
-            self._writer.wait()
+            keys = _page_keys(rule, target, premapped.values())
+            if keys is None or self._writer.touches(keys):
+                self._writer.wait()
         refs: dict[str, tuple[int, int, str]] = {
             ext: (pk, object_id, version)
             for ext, pk, object_id, version in ExternalRef.objects.filter(
@@ -853,6 +870,8 @@ class Syncer:
         assert self._writer is not None
         events = self._take_events()
         page.ready = self._rows(page, self._new_ids(page.target.model, len(page.to_create)))
+        writing = _page_keys(page.rule, page.target, [item for _c, item, _o, _v in page.to_create + page.to_update])
+        self._writer.wait()  # one page in flight: the previous one is committed first
 
         def write() -> int:
             try:
@@ -863,7 +882,7 @@ class Syncer:
                 raise
             return page.next_offset
 
-        self._writer.submit(write)
+        self._writer.submit(write, frozenset(writing or ()))
 
     @staticmethod
     def _new_ids(model: type[models.Model], count: int) -> list[int]:

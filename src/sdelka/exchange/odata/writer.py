@@ -4,8 +4,10 @@ A first pull spends about as long in PostgreSQL (COPY, index upkeep, constraint 
 (mapping, checking, preparing rows); done one after the other on the one connection, neither overlaps the other.
 `PageWriter` runs each page's write — its own transaction with the page's checkpoint, as before — in a thread of
 its own (Django gives the thread its own connection), one page at a time, so page N commits while page N+1 is
-mapped. Before page N+1 reads anything from the database the syncer waits for page N's commit (`wait`): the page's
-lookups see every earlier page, exactly as on the one connection.
+mapped and decided. Page N+1 reads the database before page N is committed only when it reads nothing page N
+writes (`touches`: none of its external ids or natural keys; 1C's `$skip` paging repeats an object in two pages
+when objects are added meanwhile); else the syncer waits for page N's commit (`wait`) first. Either way the page's
+lookups see what they would on the one connection.
 
 Only where a second connection sees what the first one does: PostgreSQL, outside any transaction of the caller's
 (a test's transaction, say, which the writer's connection could not see), for a one-way read. Anywhere else the
@@ -46,14 +48,22 @@ class PageWriter:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="odata-writer")
         self._pending: Future[None] | None = None
+        self._writing: frozenset[tuple[str, str]] = frozenset()  # what the page in flight writes (see `touches`)
         self._committed: list[int] = []  # next offsets of the pages committed, in order
         self._lock = threading.Lock()
 
-    def submit(self, write: Callable[[], int]) -> None:
+    def submit(self, write: Callable[[], int], writing: frozenset[tuple[str, str]]) -> None:
         """Start writing a page once the previous one is committed: `write` commits it and returns its next
-        offset. Call `wait` first: one page in flight at a time."""
+        offset; `writing`: the keys of what it writes (external ids, natural keys). Call `wait` first: one page in
+        flight at a time."""
         assert self._pending is None, "wait for the page in flight first"
+        self._writing = writing
         self._pending = self._pool.submit(self._run, write)
+
+    def touches(self, keys: set[tuple[str, str]]) -> bool:
+        """Whether the page in flight writes any of `keys`: a page reading none of them may read and decide before
+        that page is committed, as it would read the same either way."""
+        return self._pending is not None and not self._writing.isdisjoint(keys)
 
     def _run(self, write: Callable[[], int]) -> None:
         offset = write()

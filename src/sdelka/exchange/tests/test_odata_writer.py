@@ -31,6 +31,15 @@ PARTIES = "Catalog_Контрагенты"
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer: no writer thread")
 
 
+def parties_task_of(fake: FakeOneC) -> SyncTask:
+    """A task of the ready-made counterparty rule alone, reading pages of two."""
+    base = create_odata_connection(name="bp", url=fake.base_url, login=fake.login, password=fake.password, timeout=5)
+    assert check_connection(connection=base).ok
+    load_preset(connection=base, preset="bp30")
+    rule = MappingRule.objects.get(connection=base, entity_set=PARTIES)
+    return save_task(connection=base, name="parties", rules=[rule], options={"page_size": 2})
+
+
 @pytest.fixture
 def parties_task(fake: FakeOneC) -> SyncTask:
     rng = random.Random(11)
@@ -38,11 +47,7 @@ def parties_task(fake: FakeOneC) -> SyncTask:
         inn = make_inn10(rng)
         fake.add(PARTIES, Description=f"ООО Фирма {number}", ИНН=inn, КПП=inn[:4] + "01001",
                  ЮридическоеФизическоеЛицо="ЮридическоеЛицо")  # fmt: skip
-    base = create_odata_connection(name="bp", url=fake.base_url, login=fake.login, password=fake.password, timeout=5)
-    assert check_connection(connection=base).ok
-    load_preset(connection=base, preset="bp30")
-    rule = MappingRule.objects.get(connection=base, entity_set=PARTIES)
-    return save_task(connection=base, name="parties", rules=[rule], options={"page_size": 2})
+    return parties_task_of(fake)
 
 
 def pull(task: SyncTask, **kwargs: Any) -> Any:
@@ -105,6 +110,19 @@ def test_a_failed_page_write_fails_the_run_and_the_next_run_resumes_after_the_la
     result = pull(parties_task)
     assert result.status == RunStatus.SUCCESS and result.resumed_from["skip"] == 2
     assert result.totals()["created"] == 3 and Counterparty.objects.count() == 5
+
+
+@postgres_only
+def test_a_page_that_reads_what_the_page_in_flight_writes_waits_for_its_commit(fake: FakeOneC) -> None:
+    """Four 1C objects with one ИНН/КПП on two pages: the second page links by that natural key, so it is decided
+    only once the first page (which created the one object Sdelka keeps) is committed, as on one connection."""
+    inn = make_inn10(random.Random(3))
+    for number in range(4):
+        fake.add(PARTIES, Description=f"ООО Двойник {number}", ИНН=inn, КПП=inn[:4] + "01001",
+                 ЮридическоеФизическоеЛицо="ЮридическоеЛицо")  # fmt: skip
+    result = pull(parties_task_of(fake))
+    assert result.totals()["created"] == 1 and result.totals()["refused"] == 3
+    assert Counterparty.objects.filter(inn=inn).count() == 1
 
 
 def test_the_writer_is_left_out_where_a_second_connection_would_not_see_the_first(parties_task: SyncTask) -> None:
