@@ -868,10 +868,10 @@ class Syncer:
         they go back to the list the run's end saves. Its rows are made ready here: the writer's thread waits on
         the database, this one on the writer, and both need the one interpreter lock for Python."""
         assert self._writer is not None
-        events = self._take_events()
         page.ready = self._rows(page, self._new_ids(page.target.model, len(page.to_create)))
         writing = _page_keys(page.rule, page.target, [item for _c, item, _o, _v in page.to_create + page.to_update])
-        self._writer.wait()  # one page in flight: the previous one is committed first
+        self._writer.wait()  # one page in flight: the previous one is committed first (its failure raised here)
+        events = self._take_events()
 
         def write() -> int:
             try:
@@ -889,7 +889,7 @@ class Syncer:
         """Primary keys for the page's new objects (SQLite: inside the page's transaction, which holds its lock)."""
         ids = bulk.reserve_ids(model, count) if count else []
         if ids is None:
-            raise NotSupportedError(_("Sdelka writes pages of 1C objects to PostgreSQL or SQLite only."))
+            raise NotSupportedError("reserving ids needs PostgreSQL or SQLite, the databases Sdelka runs on")
         return ids
 
     def _rows(self, page: _PageWrite, ids: list[int]) -> _PageRows:
