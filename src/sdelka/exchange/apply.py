@@ -222,6 +222,7 @@ class Applier:
         self._tainted: set[str] = set()  # 1C ids the current batch journalled something about
         self._pictures: dict[str, str] = {}  # the current batch's picture paths → "size/CRC-32"
         self._digest_pks: dict[tuple[str, str], int] = {}  # (source, 1C id) → ElementDigest id, of this batch
+        self._digest_bases: dict[str, Any] = {}  # reference stamp → sha1 of its part of the element digests
         self._created = 0
         self._analyze_at = ANALYZE_FIRST
 
@@ -379,10 +380,17 @@ class Applier:
         return stamp
 
     def _digest(self, raw: r.RawElement) -> str:
-        text = f"{self.reference_stamp(raw.kind)}\n{raw.digest}"
+        """sha1 of "<reference stamp>\n<element digest>[\n<picture>:<size/CRC>…]" (the stamp's part hashed once
+        per kind and copied: this runs for every element of every upload)."""
+        stamp = self.reference_stamp(raw.kind)
+        base = self._digest_bases.get(stamp)
+        if base is None:
+            base = self._digest_bases[stamp] = hashlib.sha1(f"{stamp}\n".encode(), usedforsecurity=False)
+        digest = base.copy()
+        digest.update(raw.digest.encode())
         if raw.images:  # a picture sent after its product, or replaced by another file (of the same size too), counts
-            text += "".join(f"\n{path}:{self._pictures.get(path, '-')}" for path in raw.images)
-        return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+            digest.update("".join(f"\n{path}:{self._pictures.get(path, '-')}" for path in raw.images).encode())
+        return digest.hexdigest()
 
     def _load_pictures(self, raws: list[r.RawElement]) -> None:
         """Size and CRC-32 of the pictures the batch's elements name, as the run's files record them (one query);
@@ -431,9 +439,10 @@ class Applier:
     def _changed_elements(self, raws: list[r.RawElement], counts: Counts) -> list[r.RawElement]:
         """The raw elements that must be turned into records; the others are counted unchanged. One query per
         source: the stored digests, and whether what each was applied to still exists."""
-        by_source: dict[str, list[r.RawElement]] = defaultdict(list)
+        by_kind: dict[str, list[r.RawElement]] = defaultdict(list)
         for raw in raws:
-            by_source[self._source(raw)].append(raw)
+            by_kind[raw.kind].append(raw)
+        by_source = {self._source(group[0]): group for group in by_kind.values()}
         changed: list[r.RawElement] = []
         seen: list[str] = []
         for source, group in by_source.items():
