@@ -639,7 +639,8 @@ def wait_until_idle(app: Sdelka, database_url: str | None, limit: float = 300) -
     later in real life. Returns the seconds waited."""
     started = time.monotonic()
     last = _cpu_ticks(_descendants([app.processes["consumer"].pid]))
-    while time.monotonic() - started < limit:
+    quiet = 0
+    while time.monotonic() - started < limit and quiet < 2:  # two idle seconds in a row
         time.sleep(1)
         ticks = _cpu_ticks(_descendants([app.processes["consumer"].pid]))
         busy, last = ticks - last > 5, ticks  # more than 50 ms of CPU in the last second
@@ -652,8 +653,7 @@ def wait_until_idle(app: Sdelka, database_url: str | None, limit: float = 300) -
                     "AND state = 'active' AND pid <> pg_backend_pid()"
                 ).fetchone()
             busy = bool(row and row[0])
-        if not busy:
-            break
+        quiet = 0 if busy else quiet + 1
     return round(time.monotonic() - started, 1)
 
 
@@ -735,7 +735,7 @@ def section(results: list[dict[str, Any]], floors: dict[int, dict[str, Any]], no
         "the largest web process and of the worker during that exchange. After a big file the worker refreshes the "
         "database's statistics once 1C has its answer; the next exchange starts when that and any other "
         "background work is over (*then in background*: seconds the worker or the database stayed busy after the "
-        "exchange, a second at least, the time it takes to see it idle). The floor is a bare lxml iterparse "
+        "exchange, two seconds at least, the time it takes to see it idle). The floor is a bare lxml iterparse "
         "pass over the two XML files, and our reader alone (records, no database; a dash when not run). "
         "*÷ lxml* divides an exchange's wall time by that floor measured in the same run, which keeps figures "
         "taken on a busy machine comparable; *load avg* is the 1-minute load when the database's runs began. "
