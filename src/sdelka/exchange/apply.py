@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
@@ -162,13 +162,6 @@ def _offer_key(record: Any) -> tuple[str, str | None] | None:
     if isinstance(record, (r.Price, r.Stock)):
         return (record.product_id, record.variant_id)
     return None
-
-
-def _lookup_chunks(external_ids: Iterable[str]) -> Iterator[list[str]]:
-    """1C ids in chunks of LOOKUP_CHUNK, one lookup query each."""
-    ids = list(external_ids)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        yield ids[start : start + LOOKUP_CHUNK]
 
 
 def batched(records: Iterable[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]:
@@ -466,7 +459,7 @@ class Applier:
         `_store_digests`."""
         rows = [
             row
-            for chunk in _lookup_chunks(external_ids)
+            for chunk in bulk.chunks(list(external_ids), LOOKUP_CHUNK)
             for row in ElementDigest.objects.filter(
                 bulk.one_of("external_id", chunk), connection=self.connection, source=source
             )
@@ -523,7 +516,7 @@ class Applier:
     def refs(self, kind: str, external_ids: Iterable[str]) -> dict[str, _Ref]:
         """The stored refs of these 1C ids (a query per LOOKUP_CHUNK ids; plain tuples, no model instances)."""
         found: dict[str, _Ref] = {}
-        for chunk in _lookup_chunks(set(external_ids)):
+        for chunk in bulk.chunks(list(set(external_ids)), LOOKUP_CHUNK):
             rows = ExternalRef.objects.filter(
                 bulk.one_of("external_id", chunk), connection=self.connection, kind=kind
             ).values_list("external_id", "pk", "object_id", "content_hash")
@@ -1223,18 +1216,7 @@ def analyze_catalogue(
     model, else of all). A big first upload lands in one transaction; until autovacuum gets to the tables (or
     never, where it is off) the planner takes them for nearly empty and reads the lookups of the next exchange
     (1C ids `= ANY(…)`) by scanning the whole base."""
-    if connection.vendor != "postgresql":
-        return
-    quote = connection.ops.quote_name
-    targets = []
-    for model in models_:
-        target = quote(model._meta.db_table)
-        fields = (columns or {}).get(model)
-        if fields:
-            target += " (" + ", ".join(quote(column) for column in fields) + ")"
-        targets.append(target)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(targets))
+    bulk.analyze({model: (columns or {}).get(model) for model in models_})
 
 
 def add_to_run(run: ExchangeRun, counts: Counts, *, full_products: bool = False) -> None:

@@ -12,7 +12,7 @@ Everything runs in the caller's transaction.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from django.db.models.lookups import In
 from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
+T = TypeVar("T")
 
 # Below this many rows the ORM's statements are cheaper than a COPY round trip.
 COPY_THRESHOLD = 50
@@ -155,6 +156,27 @@ def without_flush_on_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in slices of at most `size` (a query each)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def analyze(tables: Mapping[type[models.Model], Sequence[str] | None]) -> None:
+    """Refresh PostgreSQL's planner statistics of these models' tables, in one statement: of the named columns
+    (attribute names) where given, else of the whole table. Nothing elsewhere (SQLite plans by its indexes)."""
+    if connection.vendor != "postgresql":
+        return
+    targets = []
+    for model, columns in tables.items():
+        table = connection.ops.quote_name(model._meta.db_table)
+        if columns:
+            table += " (" + _quoted(model, _fields(model, columns))[1] + ")"
+        targets.append(table)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(targets))
+
+
 class Statistics:
     """The planner's statistics of the columns a long bulk write looks rows up by, kept fresh as the write fills
     the table. A table first filled by the write has none, and PostgreSQL then prices `column = ANY(page of
@@ -177,10 +199,7 @@ class Statistics:
         if self.written < self._next or connection.vendor != "postgresql":
             return
         self._next = self.written * self.GROWTH
-        fields = _fields(self.model, self.columns)
-        table, names = _quoted(self.model, fields)
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table} ({names})")
+        analyze({self.model: self.columns})
 
 
 def reserve_ids(model: type[models.Model], count: int) -> list[int] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -40,7 +39,7 @@ from sdelka.sales.models import (
     PaymentSource,
 )
 
-from ..bulk import copy_to_history, insert_returning_ids, insert_rows, update_rows
+from ..bulk import chunks, copy_to_history, insert_returning_ids, insert_rows, update_rows
 from ..models import (
     BankDocument,
     BankDocumentStatus,
@@ -106,11 +105,6 @@ class Refused(Exception):
         self.line = line
         self.reason = message
         super().__init__(message)
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def bank_connection() -> Connection:
@@ -437,14 +431,14 @@ class _Import:
     def _resolve_payers(self, entries: list[_Entry]) -> None:
         inns = sorted({e.other.inn for e in entries if e.other.inn})
         by_inn: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for part in chunks(inns):
+        for part in chunks(inns, CHUNK):
             for pk, inn, kpp in Counterparty.objects.filter(inn__in=part, is_active=True).values_list(
                 "pk", "inn", "kpp"
             ):
                 by_inn[inn].append((pk, kpp))
         accounts = sorted({e.other.account for e in entries if e.other.account and not by_inn.get(e.other.inn)})
         by_account: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for part in chunks(accounts):
+        for part in chunks(accounts, CHUNK):
             rows = CounterpartyBankAccount.objects.filter(number__in=part).values_list(
                 "number", "bik", "counterparty_id"
             )
@@ -631,7 +625,7 @@ class _Import:
         if not touched:
             return []
         paid: list[_PaidInvoice] = []
-        for part in chunks(sorted(touched)):
+        for part in chunks(sorted(touched), CHUNK):
             rows = (
                 Invoice.objects.select_for_update()
                 .filter(pk__in=part)
