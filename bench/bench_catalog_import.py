@@ -317,17 +317,21 @@ def _status(pid: int, key: str) -> int:
     return 0
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, …); [] when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return []
+
+
 def _descendants(pids: list[int]) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+        fields = _stat(entry) if entry.isdigit() else []
+        if len(fields) > 1 and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(int(entry))
     found: list[int] = []
     stack = list(pids)
     while stack:
@@ -626,9 +630,8 @@ def counts(app: Sdelka) -> dict[str, int]:
 def _cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
+        if len(fields) > 12:
             total += int(fields[11]) + int(fields[12])  # utime + stime
     return total
 
