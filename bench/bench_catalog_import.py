@@ -50,7 +50,7 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from benchdoc import write_section
-from scratchdb import scratch_postgres
+from scratchdb import database_busy, scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -648,14 +648,7 @@ def wait_until_idle(app: Sdelka, database_url: str | None, limit: float = 300) -
         ticks = _cpu_ticks(_descendants([app.processes["consumer"].pid]))
         busy, last = ticks - last > 5, ticks  # more than 50 ms of CPU in the last second
         if not busy and database_url:
-            import psycopg
-
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND state = 'active' AND pid <> pg_backend_pid()"
-                ).fetchone()
-            busy = bool(row and row[0])
+            busy = database_busy(database_url)
         quiet = 0 if busy else quiet + 1
     return round(time.monotonic() - started, 1)
 

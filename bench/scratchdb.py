@@ -23,3 +23,15 @@ def scratch_postgres(url: str, suffix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_busy(url: str) -> bool:
+    """Whether another session of the database is working (autovacuum's too)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'active' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return bool(row and row[0])

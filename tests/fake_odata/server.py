@@ -69,6 +69,7 @@ class Fault:
     times: int = 1
     method: str | None = None
     path_contains: str | None = None
+    query_contains: str | None = None  # in the query string as sent (`$skip=4`)
     message: str = ""
     after: int = 0  # let this many matching requests through first
 
@@ -159,12 +160,14 @@ class FakeOneC:
             self.faults.append(fault)
         return fault
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str, query: str = "") -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if fault.method and fault.method != method:
                     continue
                 if fault.path_contains and fault.path_contains not in path:
+                    continue
+                if fault.query_contains and fault.query_contains not in query:
                     continue
                 if fault.after > 0:
                     fault.after -= 1
@@ -429,7 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json = query.get("$format", "").startswith(("json", "application/json")) or "application/json" in (
             self.headers.get("Accept") or ""
         )
-        fault = fake.take_fault(method, path)
+        fault = fake.take_fault(method, path, raw_query)
         if fault is not None and self._fault(fault, request):
             return
         if not self._authorised():

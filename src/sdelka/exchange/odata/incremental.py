@@ -8,9 +8,10 @@ and new objects, by key.
   `$top`/`$skip` (1C has no server paging), read in a thread. An object whose DataVersion is the one its
   ExternalRef keeps and whose Sdelka object still exists is unchanged: nothing is done to it but marking its
   ref seen by the run (page by page, while 1C serves the next) when its last sighting is over SEEN_REFRESH old.
-* Pass 2: the rest is read by key (`Ref_Key eq guid'…' or …`, URLs kept short by the client) while the
-  unchanged refs are marked, then applied page by page exactly as the paged read applies a page. When so many
-  changed that reading them by key would take more requests than the paged read, the paged read runs instead.
+* Pass 2 runs alongside pass 1: each key page's changed and new objects are read by key (`Ref_Key eq guid'…' or
+  …`, URLs kept short by the client) in a second thread and applied as they come, page by page, exactly as the
+  paged read applies a page. When the first key page shows so many changes that reading them by key would take
+  more requests than the paged read, the paged read runs instead.
 * An object whose ref keeps a version but which pass 1 did not return is gone from 1C (deleted there, or it no
   longer matches the rule's filter): it is journalled once as a warning and its stored version cleared, so that
   it is read in full should it come back. Sdelka's object stays as it is: the hub never deletes. Only done when no
@@ -22,10 +23,11 @@ and new objects, by key.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from queue import SimpleQueue
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
@@ -55,11 +57,10 @@ _GONE = gettext_lazy(
 )
 
 
-class Known(NamedTuple):  # a tuple: made 100,000 times a run, three times cheaper than a frozen dataclass
-    pk: int
-    version: str
-    alive: bool  # the Sdelka object still exists
-    seen_run_id: int | None  # the run that last saw it
+# A base's ref as the comparison needs it: (external id, ref id, DataVersion, whether the Sdelka object still
+# exists, the run that last saw it). The query's own rows: 100,000 of them a run, a named tuple would cost more
+# than the query.
+Known = tuple[str, int, str, bool, int | None]
 
 
 def applies(syncer: Syncer, rule: MappingRule) -> bool:
@@ -69,36 +70,24 @@ def applies(syncer: Syncer, rule: MappingRule) -> bool:
 def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleResult) -> bool:
     """Read the rule in two passes; False (nothing done but pass 1, the seen marks and the journal of gone
     objects) when the paged read should run instead: nothing of this kind is in Sdelka yet, or too many objects
-    changed. 1C's reads go on in a thread while Sdelka's own queries run (both mostly wait)."""
+    changed. Pass 1 is read in one thread, each key page's changed objects in another, while this one compares
+    the key pages and applies the changed objects as they come (1C and the database do most of the work)."""
     if not ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).exists():
         return False
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odata-keys") as pool:
-        key_pages: SimpleQueue[list[tuple[str, str]] | None] = SimpleQueue()
-        reading = pool.submit(_read_versions, syncer, rule, key_pages)
-        known = _known(syncer, target)
-        versions, unchanged, changed = _compare(syncer, known, key_pages)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="odata-incremental") as pool:
+        second = _SecondPass(syncer, rule, target, outcome, pool)
+        reading = pool.submit(_read_versions, syncer, rule, second)
+        try:
+            second.run(_known(syncer, target))
+        except BaseException:
+            second.abandoned.set()  # pass 1 stops at its next page
+            raise
         reading.result()  # a failed read fails the rule here
-        _notice_gone(syncer, rule, target, outcome, known, versions)
-        page_size = max(1, syncer.task.page_size)
-        if math.ceil(len(changed) / KEYS_PER_REQUEST) > math.ceil(len(versions) / page_size):
+        _notice_gone(syncer, rule, target, outcome, second.known, second.returned)
+        if second.paged_read_pays:
             return False
-        select = select_fields(rule)
-        reading_changed = pool.submit(lambda: [row for rows in syncer.client.by_keys(
-            rule.entity_set, changed, select=select) for row in rows])  # fmt: skip
-        outcome.total = len(versions)
-        outcome.unchanged += len(unchanged)
-        _count_unchanged(syncer, len(unchanged), total=len(versions))
-        rows = reading_changed.result()
-    done = len(unchanged)
-    if not rows and syncer.on_page is not None:
-        syncer.on_page(outcome, done)
-    for start in range(0, len(rows), page_size):
-        page = rows[start : start + page_size]
-        if syncer._page(rule, target, page, outcome, 0):  # offset 0: a resumed run repeats pass 1
-            break
-        done += len(page)
-        if syncer.on_page is not None:
-            syncer.on_page(outcome, done)
+        if not second.applied and syncer.on_page is not None:
+            syncer.on_page(outcome, second.done)
     return True
 
 
@@ -106,48 +95,114 @@ def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
     """external id → its ref, for every ref of this kind and base: one query."""
     alive = Exists(target.model._default_manager.filter(pk=OuterRef("object_id")))
     refs = ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).annotate(alive=alive)
-    return {ext: Known(pk, version, bool(exists), seen) for ext, pk, version, exists, seen in refs.values_list(
-        "external_id", "pk", "version", "alive", "seen_run_id")}  # fmt: skip
+    return {row[0]: row for row in refs.values_list("external_id", "pk", "version", "alive", "seen_run_id")}
 
 
-def _read_versions(syncer: Syncer, rule: MappingRule, key_pages: SimpleQueue[list[tuple[str, str]] | None]) -> None:
-    """Pass 1, in a thread: (Ref_Key, DataVersion) of every object the rule reads, a page at a time into
-    `key_pages`; None when done (or failed: the failure is raised by the future)."""
+def _read_versions(syncer: Syncer, rule: MappingRule, second: _SecondPass) -> None:
+    """Pass 1, in a thread: (Ref_Key, DataVersion) of every object the rule reads, a page at a time, handed to
+    `second`; then None (also when failed: the failure is raised by the future)."""
     try:
         for _offset, rows in syncer.client.pages(
             rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter, page_size=KEY_PAGE
         ):
-            key_pages.put([(v.text(row.get("Ref_Key")), v.text(row.get("DataVersion"))) for row in rows])
+            if second.abandoned.is_set():
+                return
+            second.arrivals.put([(v.text(row.get("Ref_Key")), v.text(row.get("DataVersion"))) for row in rows])
     finally:
-        key_pages.put(None)
+        second.arrivals.put(None)
 
 
-def _compare(
-    syncer: Syncer, known: dict[str, Known], key_pages: SimpleQueue[list[tuple[str, str]] | None]
-) -> tuple[dict[str, str], list[int], list[str]]:
-    """Every key page against the refs as it arrives: (all versions, unchanged ref ids, changed or new keys);
-    the unchanged are marked seen by the run page by page, while 1C serves the next."""
-    versions: dict[str, str] = {}
-    unchanged: list[int] = []
-    changed: list[str] = []
-    since = (syncer.run.started_at if syncer.run else timezone.now()) - SEEN_REFRESH
-    recent = set(
-        ExchangeRun.objects.filter(connection=syncer.connection, started_at__gte=since).values_list("pk", flat=True)
-    )
-    while (page := key_pages.get()) is not None:
-        seen: list[int] = []
+Rows = list[dict[str, Any]]
+
+
+class _SecondPass:
+    """Pass 2 while pass 1 goes on: each key page compared with the refs as it arrives (the unchanged marked
+    seen by the run), its changed and new objects read by key in a thread, and applied here as each read ends.
+
+    Whether reading by key pays is decided on the first key page, before anything is read by key: 1C's objects
+    are ordered by Ref_Key, which has nothing to do with when they changed, so the first page's share of
+    changes stands for the whole. Once reads by key have begun they go on to the end."""
+
+    def __init__(self, syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleResult,
+                 pool: ThreadPoolExecutor) -> None:  # fmt: skip
+        self.syncer, self.rule, self.target, self.outcome, self.pool = syncer, rule, target, outcome, pool
+        # Key pages from pass 1 (None once it ended), and reads by key as they end, in the order they come.
+        self.arrivals: SimpleQueue[list[tuple[str, str]] | Future[Rows] | None] = SimpleQueue()
+        self.abandoned = threading.Event()
+        self.known: dict[str, Known] = {}
+        self.returned: set[str] = set()  # every key pass 1 returned
+        self.paged_read_pays = False
+        self.page_size = max(1, syncer.task.page_size)
+        self.select = select_fields(rule)
+        self.done = 0  # objects found unchanged or applied
+        self.applied = False
+        self.stopped = False  # the task said to skip the rest of the rule
+        since = (syncer.run.started_at if syncer.run else timezone.now()) - SEEN_REFRESH
+        self.recent = set(
+            ExchangeRun.objects.filter(connection=syncer.connection, started_at__gte=since).values_list("pk", flat=True)
+        )
+
+    def run(self, known: dict[str, Known]) -> None:
+        """Until pass 1 has ended and every read by key is applied."""
+        self.known = known
+        keys_ended, reading = False, 0
+        while not keys_ended or reading:
+            arrival = self.arrivals.get()
+            if arrival is None:
+                keys_ended = True
+            elif isinstance(arrival, Future):
+                reading -= 1
+                self._apply(arrival.result())
+            elif changed := self._compare(arrival):
+                reading += 1
+                self.pool.submit(self._read, changed).add_done_callback(self.arrivals.put)
+
+    def _compare(self, page: list[tuple[str, str]]) -> list[str]:
+        """The page's changed and new keys, to read by key (none once the paged read is found to pay)."""
+        first = not self.returned
+        unchanged: list[int] = []
+        seen: list[int] = []  # unchanged, last seen by a run over SEEN_REFRESH ago
+        changed: list[str] = []
         for key, version in page:
-            versions[key] = version
-            ref = known.get(key)
-            if ref is not None and version and ref.version == version and ref.alive:
-                unchanged.append(ref.pk)
-                if ref.seen_run_id not in recent:
-                    seen.append(ref.pk)
+            self.returned.add(key)
+            ref = self.known.get(key)
+            if ref is None:
+                changed.append(key)
+                continue
+            _ext, pk, known_version, alive, seen_run = ref
+            if version and known_version == version and alive:
+                unchanged.append(pk)
+                if seen_run not in self.recent:
+                    seen.append(pk)
             else:
                 changed.append(key)
-        if syncer.run is not None:
-            bulk.set_column(ExternalRef, "seen_run_id", syncer.run.pk, seen)
-    return versions, unchanged, changed
+        if self.syncer.run is not None:
+            bulk.set_column(ExternalRef, "seen_run_id", self.syncer.run.pk, seen)
+        if first:
+            self.paged_read_pays = math.ceil(len(changed) / KEYS_PER_REQUEST) > math.ceil(len(page) / self.page_size)
+        if self.paged_read_pays:
+            return []
+        self.outcome.total += len(page)
+        self.outcome.unchanged += len(unchanged)
+        self.done += len(unchanged)
+        _count_unchanged(self.syncer, len(unchanged), total=len(page))
+        return [] if self.stopped else changed
+
+    def _read(self, keys: list[str]) -> Rows:
+        return [row for rows in self.syncer.client.by_keys(self.rule.entity_set, keys, select=self.select)
+                for row in rows]  # fmt: skip
+
+    def _apply(self, rows: Rows) -> None:
+        """Apply objects read by key, pages of at most the task's page size."""
+        for start in range(0, len(rows), self.page_size):
+            if self.stopped:
+                return
+            page = rows[start : start + self.page_size]
+            self.stopped = self.syncer._page(self.rule, self.target, page, self.outcome, 0)  # 0: rerun pass 1
+            self.done += len(page)
+            self.applied = True
+            if self.syncer.on_page is not None:
+                self.syncer.on_page(self.outcome, self.done)
 
 
 def _count_unchanged(syncer: Syncer, unchanged: int, total: int) -> None:
@@ -174,9 +229,9 @@ def _notice_gone(
     target: Target,
     outcome: RuleResult,
     known: dict[str, Known],
-    versions: dict[str, str],
+    returned: set[str],
 ) -> None:
-    gone = [(ext, ref) for ext, ref in known.items() if ref.version and ext not in versions]
+    gone = [(ext, ref) for ext, ref in known.items() if ref[2] and ext not in returned]  # a version kept
     if not gone or _shares_kind(syncer, rule, target):
         return
     outcome.gone = len(gone)
@@ -196,7 +251,7 @@ def _notice_gone(
         )
     if syncer.run is None:
         return
-    pks = [ref.pk for _ext, ref in gone]
+    pks = [ref[1] for _ext, ref in gone]
     with transaction.atomic():
         bulk.set_column(ExternalRef, "version", "", pks)
         syncer.flush()

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from sdelka.exchange.models import Conflict, Connection, ExchangeEvent, ExchangeRun, ExternalRef, RunStatus
+from sdelka.exchange.odata import incremental
 from sdelka.exchange.odata.client import MAX_URL
 from sdelka.exchange.odata.models import MappingRule, SyncTask
 from sdelka.exchange.odata.services import check_connection, client_for, create_odata_connection, load_preset, save_task
@@ -167,6 +168,27 @@ def test_a_crash_in_the_second_pass_resumes_with_what_is_left(
     assert Counterparty.objects.filter(name__endswith="(изм.)").count() == 5
     task.refresh_from_db()
     assert task.checkpoint == {}
+
+
+def test_changed_objects_are_applied_while_the_key_pass_goes_on(
+    fake: FakeOneC, connection: Connection, task: SyncTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parties = pulled(fake, connection, task)
+    monkeypatch.setattr(incremental, "KEY_PAGE", 2)  # three key pages: $skip 0, 2 and 4
+    first = min(parties, key=lambda item: item["Ref_Key"])  # on the first key page
+    fake.change(PARTIES, first["Ref_Key"], Description="ООО Первая")
+    fake.slow_start_seconds = 3.0
+    fake.fail("slow", path_contains=PARTIES, query_contains="$skip=4")
+    before, last_key_page = len(fake.requests), list[int]()
+
+    def applied(outcome: Any, done: int) -> None:
+        if not last_key_page:  # the first page applied: 1C is still serving the last key page
+            last_key_page.extend(r.status for r in reads(fake, before) if r.query.get("$skip") == "4")
+
+    result = sync(connection, task, on_page=applied)
+    assert (result.rules[0].updated, result.rules[0].unchanged) == (1, 5)
+    assert last_key_page in ([], [0])  # not asked for yet, or asked and not answered
+    assert Counterparty.objects.filter(name="ООО Первая").exists()
 
 
 def test_when_most_changed_the_paged_read_is_cheaper(fake: FakeOneC, connection: Connection, task: SyncTask) -> None:
