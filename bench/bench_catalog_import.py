@@ -636,16 +636,28 @@ def _cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def _worker_pids(app: Sdelka) -> list[int]:
+    """The worker's processes, without py-spy when it runs the worker (--profile): its sampling never idles."""
+    return [pid for pid in _descendants([app.processes["consumer"].pid]) if _command(pid) != "py-spy"]
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def wait_until_idle(app: Sdelka, database_url: str | None, limit: float = 300) -> float:
     """Wait for what an exchange left running in the background (the statistics refresh a big file queues once
     1C has its answer): the next exchange is measured on an idle worker and database, as it would come minutes
     later in real life. Returns the seconds waited."""
     started = time.monotonic()
-    last = _cpu_ticks(_descendants([app.processes["consumer"].pid]))
+    last = _cpu_ticks(_worker_pids(app))
     quiet = 0
     while time.monotonic() - started < limit and quiet < 2:  # two idle seconds in a row
         time.sleep(1)
-        ticks = _cpu_ticks(_descendants([app.processes["consumer"].pid]))
+        ticks = _cpu_ticks(_worker_pids(app))
         busy, last = ticks - last > 5, ticks  # more than 50 ms of CPU in the last second
         if not busy and database_url:
             busy = database_busy(database_url)

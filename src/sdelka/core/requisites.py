@@ -20,7 +20,7 @@ def digits_only(value: str) -> str:
 
 
 def validate_inn(value: str) -> None:
-    if not value.isdigit() or len(value) not in (10, 12):
+    if not (value.isascii() and value.isdigit()) or len(value) not in (10, 12):
         raise ValidationError(
             _("ИНН must be 10 digits for an organisation or 12 digits for a person."), code="inn_length"
         )
@@ -35,10 +35,16 @@ def validate_inn(value: str) -> None:
 _INN_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 
 
+_ZERO = ord("0")
+
+
 def _inn_digit(digits: str) -> str:
-    """The check digit that follows `digits`: weighted sum (weights right-aligned) mod 11 mod 10."""
+    """The check digit that follows `digits` (ASCII digits): weighted sum (weights right-aligned) mod 11 mod 10.
+    Summed over the bytes' codes less "0" times the weights' sum: imports check 100,000s, and int() per digit
+    cost more than the rest."""
     weights = _INN_WEIGHTS[len(_INN_WEIGHTS) - len(digits) :]
-    return str(sum(map(operator.mul, map(int, digits), weights)) % 11 % 10)  # map: imports check 100,000s
+    total = sum(map(operator.mul, digits.encode("ascii"), weights)) - _ZERO * sum(weights)
+    return str(total % 11 % 10)
 
 
 def inn_check_digits_match(value: str) -> bool:

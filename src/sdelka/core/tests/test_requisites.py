@@ -139,7 +139,22 @@ def test_all_zero_inn_is_refused_though_it_passes_the_checksum(inn):
     assert exc.value.code == "inn_zeros"
 
 
-@pytest.mark.parametrize("inn", ["", "770708389", "77070838931", "77070838930000", "77070838a3", "7707 083893"])
+@pytest.mark.parametrize(
+    "inn",
+    # Digits of other scripts count as digits for str.isdigit: "٧٧٠٧٠٨٣٨٩٣" (Arabic-Indic), "７７０７０８３８９３"
+    # (fullwidth), "²" (superscript).
+    [
+        "",
+        "770708389",
+        "77070838931",
+        "77070838930000",
+        "77070838a3",
+        "7707 083893",
+        "٧٧٠٧٠٨٣٨٩٣",
+        "７７０７０８３８９３",
+        "770708389²",
+    ],
+)
 def test_inn_of_wrong_length_or_with_non_digits_is_refused(inn):
     with pytest.raises(ValidationError) as exc:
         r.validate_inn(inn)
