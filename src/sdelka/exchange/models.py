@@ -317,6 +317,15 @@ class ExchangeRun(models.Model):
     def percent(self) -> int:
         return min(100, self.done * 100 // self.total) if self.total else 0
 
+    def busy_message(self) -> str:
+        """Why another run of the connection cannot start while this one is active."""
+        if self.status == RunStatus.QUEUED:  # made by the API, waiting for the worker to take it
+            return _(
+                "Run #%(id)s of this connection is queued for the background worker and has not started; if it "
+                "does not start, check that the worker (sdelka run_huey) is running."
+            ) % {"id": self.pk}
+        return _("Run #%(id)s of this connection is still going.") % {"id": self.pk}
+
 
 class EventLevel(models.TextChoices):
     INFO = "info", _("Info")

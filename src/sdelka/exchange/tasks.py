@@ -94,7 +94,7 @@ def enqueue_sync(*, task: SyncTask, trigger: str = Trigger.MANUAL, user: Any = N
         connection_id=task.connection_id, route=Route.ODATA, status__in=ACTIVE_RUN_STATUSES
     ).first()
     if active is not None:
-        raise ValidationError(_("Run #%(id)s of this connection is still going.") % {"id": active.pk})
+        raise ValidationError(active.busy_message())
     run_sync_task(task.pk, trigger, full)
 
 
@@ -117,7 +117,7 @@ def queue_sync_run(*, task: SyncTask, user: Any, full: bool = False) -> Exchange
             connection_id=task.connection_id, route=Route.ODATA, status__in=ACTIVE_RUN_STATUSES
         ).first()
         raise ValidationError(
-            _("Run #%(id)s of this connection is still going.") % {"id": active.pk if active else "?"}
+            active.busy_message() if active else _("Another run of this connection has just started.")
         ) from None
     SyncTask.objects.filter(pk=task.pk).update(last_run=run)
     run_sync_task(task.pk, Trigger.MANUAL, full, run.pk)

@@ -321,7 +321,7 @@ class Syncer:
         if active is not None:
             last = active.events.aggregate(last=Max("created_at"))["last"] or active.started_at
             if timezone.now() - last < STALE_AFTER:
-                raise SyncBusy(_("Run #%(id)s of this connection is still going.") % {"id": active.pk})
+                raise SyncBusy(active.busy_message())
             finish_run(run=active, status=RunStatus.FAILED, message=_("Interrupted (no activity); resumed later."))
         try:
             with transaction.atomic():

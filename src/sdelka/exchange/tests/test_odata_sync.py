@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from sdelka.exchange.odata import incremental
 from sdelka.exchange.odata.models import MappingRule, SyncTask
 from sdelka.exchange.odata.services import check_connection, client_for, create_odata_connection, load_preset, save_task
 from sdelka.exchange.odata.sync import EXCHANGE_USERNAME, SyncBusy, run_task
+from sdelka.exchange.tasks import enqueue_sync
 from sdelka.parties.models import Counterparty, CounterpartyKind
 from tests.factories import CounterpartyFactory, make_inn10, make_inn12
 from tests.fake_odata import FakeOneC, fake_bp30, odata_settings, serve
@@ -288,6 +290,19 @@ def test_resume_after_a_crash_and_a_stale_running_run(fake: FakeOneC, connection
     assert Counterparty.objects.count() == 5
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "Interrupted" in run.message
+
+
+def test_a_run_queued_but_not_taken_by_the_worker_says_so(
+    fake: FakeOneC, connection: Connection, task: SyncTask
+) -> None:
+    queued = ExchangeRun.objects.create(connection=connection, route=Route.ODATA, status=RunStatus.QUEUED)
+    with pytest.raises(SyncBusy, match=rf"Run #{queued.pk} of this connection is queued .*sdelka run_huey"):
+        sync(connection, task)
+    with pytest.raises(ValidationError, match="sdelka run_huey"):
+        enqueue_sync(task=task)
+    ExchangeRun.objects.filter(pk=queued.pk).update(status=RunStatus.RUNNING)
+    with pytest.raises(SyncBusy, match=rf"Run #{queued.pk} of this connection is still going\."):
+        sync(connection, task)
 
 
 @pytest.mark.parametrize("mode", ["500", "503", "timeout", "drop", "malformed", "slow"])
