@@ -40,3 +40,19 @@ def test_debug_is_off_unless_asked(tmp_path):
     code = "import sdelka.settings as s; print(s.DEBUG, s.ALLOWED_HOSTS)"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False ['127.0.0.1', 'localhost']"
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's JIT")
+def test_postgresql_sessions_run_without_jit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+def test_a_started_sdelka_collects_cyclic_garbage_after_ten_thousand_allocations():
+    import gc
+
+    from sdelka.core.apps import GC_FIRST_GENERATION_THRESHOLD
+
+    assert gc.get_threshold()[0] == GC_FIRST_GENERATION_THRESHOLD == 10_000
