@@ -5,9 +5,10 @@ and new objects, by key.
   (the first pull reads page by page), never on a full resync. Two-way rules read every object: Sdelka's side may
   have changed too (merge.py).
 * Pass 1: `$select=Ref_Key,DataVersion` with the rule's filter, ordered by Ref_Key, pages of KEY_PAGE with
-  `$top`/`$skip` (1C has no server paging), read in a thread. An object whose DataVersion is the one its
-  ExternalRef keeps and whose Sdelka object still exists is unchanged: nothing is done to it but marking its
-  ref seen by the run (page by page, while 1C serves the next) when its last sighting is over SEEN_REFRESH old.
+  `$top`/`$skip` (1C has no server paging; the page expected to end the pass is split, see `key_page_sizes`),
+  read in a thread. An object whose DataVersion is the one its ExternalRef keeps and whose Sdelka object still
+  exists is unchanged: nothing is done to it but marking its ref seen by the run (page by page, while 1C serves
+  the next) when its last sighting is over SEEN_REFRESH old.
 * Pass 2 runs alongside pass 1: each key page's changed and new objects are read by key (`Ref_Key eq guid'…' or
   …`, URLs kept short by the client) in a second thread and applied as they come, page by page, exactly as the
   paged read applies a page. When the first key page shows so many changes that reading them by key would take
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from queue import SimpleQueue
@@ -72,11 +74,12 @@ def run_rule(syncer: Syncer, rule: MappingRule, target: Target, outcome: RuleRes
     objects) when the paged read should run instead: nothing of this kind is in Sdelka yet, or too many objects
     changed. Pass 1 is read in one thread, each key page's changed objects in another, while this one compares
     the key pages and applies the changed objects as they come (1C and the database do most of the work)."""
-    if not ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).exists():
+    expected = ExternalRef.objects.filter(connection=syncer.connection, kind=target.ref_kind).count()
+    if not expected:
         return False
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="odata-incremental") as pool:
         second = _SecondPass(syncer, rule, target, outcome, pool)
-        reading = pool.submit(_read_versions, syncer, rule, second)
+        reading = pool.submit(_read_versions, syncer, rule, second, expected)
         try:
             second.run(_known(syncer, target))
         except BaseException:
@@ -98,18 +101,42 @@ def _known(syncer: Syncer, target: Target) -> dict[str, Known]:
     return {row[0]: row for row in refs.values_list("external_id", "pk", "version", "alive", "seen_run_id")}
 
 
-def _read_versions(syncer: Syncer, rule: MappingRule, second: _SecondPass) -> None:
-    """Pass 1, in a thread: (Ref_Key, DataVersion) of every object the rule reads, a page at a time, handed to
-    `second`; then None (also when failed: the failure is raised by the future)."""
+def _read_versions(syncer: Syncer, rule: MappingRule, second: _SecondPass, expected: int) -> None:
+    """Pass 1, in a thread: (Ref_Key, DataVersion) of every object the rule reads, ordered by Ref_Key with
+    `$top`/`$skip` (pages sized by `key_page_sizes`), a page at a time handed to `second`; then None (also when
+    failed: the failure is raised by the future)."""
     try:
-        for _offset, rows in syncer.client.pages(
-            rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter, page_size=KEY_PAGE
-        ):
+        skip = 0
+        for size in key_page_sizes(expected):
+            rows = syncer.client.fetch(rule.entity_set, select=["Ref_Key", "DataVersion"], filter=rule.filter,
+                                       orderby="Ref_Key", top=size, skip=skip)  # fmt: skip
             if second.abandoned.is_set():
                 return
-            second.arrivals.put([(v.text(row.get("Ref_Key")), v.text(row.get("DataVersion"))) for row in rows])
+            if rows:
+                second.arrivals.put([(v.text(row.get("Ref_Key")), v.text(row.get("DataVersion"))) for row in rows])
+            if len(rows) < size:
+                return
+            skip += len(rows)
     finally:
         second.arrivals.put(None)
+
+
+def key_page_sizes(expected: int) -> Iterator[int]:
+    """Pass 1's page sizes: KEY_PAGE, except that the page expected to end the pass (`expected`: the objects of
+    this kind Sdelka holds from the base) is split so that its last tenth comes alone. The changes of the last
+    key page are the ones read and applied after pass 1 is over: a small last page keeps that short. Past the
+    expected end (objects added in 1C), KEY_PAGE again until a page comes back short."""
+    tail = KEY_PAGE // 10
+    offset = 0
+    if tail:
+        while expected - offset > KEY_PAGE + tail:
+            yield KEY_PAGE
+            offset += KEY_PAGE
+        if expected - offset >= 2 * tail:  # else the pass is short anyway, and no page comes tiny
+            yield expected - offset - tail
+            yield tail
+    while True:
+        yield KEY_PAGE
 
 
 Rows = list[dict[str, Any]]

@@ -4,6 +4,7 @@ two-way rules still read in full."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from datetime import timedelta
@@ -12,6 +13,8 @@ from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sdelka.exchange.models import Conflict, Connection, ExchangeEvent, ExchangeRun, ExternalRef, RunStatus
 from sdelka.exchange.odata import incremental
@@ -189,6 +192,24 @@ def test_changed_objects_are_applied_while_the_key_pass_goes_on(
     assert (result.rules[0].updated, result.rules[0].unchanged) == (1, 5)
     assert last_key_page in ([], [0])  # not asked for yet, or asked and not answered
     assert Counterparty.objects.filter(name="ООО Первая").exists()
+
+
+@given(expected=st.integers(min_value=0, max_value=10 * incremental.KEY_PAGE))
+def test_the_key_page_expected_to_end_the_pass_comes_in_two(expected: int) -> None:
+    page, tail = incremental.KEY_PAGE, incremental.KEY_PAGE // 10
+    sizes = list(itertools.islice(incremental.key_page_sizes(expected), 15))
+    assert all(tail <= size <= page for size in sizes)  # no tiny page to judge the share of changes by
+    trailing_full = len(list(itertools.takewhile(lambda size: size == page, reversed(sizes))))
+    planned = sizes[: len(sizes) - trailing_full]  # up to the split-off tail, if there is one
+    if planned:
+        assert planned[-1] == tail and sum(planned) == expected
+    if 2 * tail <= expected <= page + tail:
+        assert planned == [expected - tail, tail]
+
+
+def test_a_hundred_thousand_keys_end_with_a_small_page() -> None:
+    sizes = list(itertools.islice(incremental.key_page_sizes(100_000), 7))
+    assert sizes == [20_000, 20_000, 20_000, 20_000, 18_000, 2_000, 20_000]
 
 
 def test_when_most_changed_the_paged_read_is_cheaper(fake: FakeOneC, connection: Connection, task: SyncTask) -> None:
