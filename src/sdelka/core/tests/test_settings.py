@@ -42,6 +42,21 @@ def test_debug_is_off_unless_asked(tmp_path):
     assert result.stdout.strip() == "False ['127.0.0.1', 'localhost']"
 
 
+def test_jit_off_is_added_to_the_options_of_a_postgresql_url(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
+    code = "import sdelka.settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
+    for url, options in [
+        ("postgres://u@db:5432/crm", "-c jit=off"),
+        ("postgres://u@db:5432/crm?options=-c%20search_path%3Dcrm", "-c search_path=crm -c jit=off"),
+    ]:
+        result = subprocess.run([sys.executable, "-c", code], env={**env, "DATABASE_URL": url},
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        assert result.stdout.strip() == options
+
+
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's JIT")
 def test_postgresql_sessions_run_without_jit():
