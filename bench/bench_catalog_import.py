@@ -50,7 +50,7 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from benchdoc import write_section
-from scratchdb import database_busy, scratch_postgres
+from scratchdb import database_busy, scratch_postgres, wait_until_quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -652,17 +652,14 @@ def wait_until_idle(app: Sdelka, database_url: str | None, limit: float = 300) -
     """Wait for what an exchange left running in the background (the statistics refresh a big file queues once
     1C has its answer): the next exchange is measured on an idle worker and database, as it would come minutes
     later in real life. Returns the seconds waited."""
-    started = time.monotonic()
-    last = _cpu_ticks(_worker_pids(app))
-    quiet = 0
-    while time.monotonic() - started < limit and quiet < 2:  # two idle seconds in a row
-        time.sleep(1)
+    last = [_cpu_ticks(_worker_pids(app))]
+
+    def busy() -> bool:
         ticks = _cpu_ticks(_worker_pids(app))
-        busy, last = ticks - last > 5, ticks  # more than 50 ms of CPU in the last second
-        if not busy and database_url:
-            busy = database_busy(database_url)
-        quiet = 0 if busy else quiet + 1
-    return round(time.monotonic() - started, 1)
+        working, last[0] = ticks - last[0] > 5, ticks  # more than 50 ms of CPU in the last second
+        return working or bool(database_url and database_busy(database_url))
+
+    return wait_until_quiet(busy, limit)
 
 
 def measure(pack: Package, db: str, pg_url: str, profile: str | None) -> dict[str, Any]:

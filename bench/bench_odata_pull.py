@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchdoc import write_section
-from scratchdb import database_busy, scratch_postgres
+from scratchdb import database_busy, scratch_postgres, wait_until_quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -94,11 +94,7 @@ def _settle(database_url: str, limit: float = 300) -> float:
     run comes an hour later, not on the pull's heels. Two idle seconds in a row; returns the seconds waited."""
     if not database_url.startswith("postgres"):
         return 0.0
-    started, quiet = time.monotonic(), 0
-    while time.monotonic() - started < limit and quiet < 2:
-        time.sleep(1)
-        quiet = 0 if database_busy(database_url) else quiet + 1
-    return round(time.monotonic() - started, 1)
+    return wait_until_quiet(lambda: database_busy(database_url), limit)
 
 
 def _timed(function: Any) -> tuple[Any, float]:

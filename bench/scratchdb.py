@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -35,3 +36,12 @@ def database_busy(url: str) -> bool:
             "AND state = 'active' AND pid <> pg_backend_pid()"
         ).fetchone()
     return bool(row and row[0])
+
+
+def wait_until_quiet(busy: Callable[[], bool], limit: float = 300) -> float:
+    """Poll `busy` once a second until it says no twice in a row (or `limit` seconds pass); the seconds waited."""
+    started, quiet = time.monotonic(), 0
+    while time.monotonic() - started < limit and quiet < 2:
+        time.sleep(1)
+        quiet = 0 if busy() else quiet + 1
+    return round(time.monotonic() - started, 1)
