@@ -32,29 +32,27 @@ def test_production_defaults_refuse_to_start_without_secret_key(tmp_path):
     assert "Set SECRET_KEY" in result.stderr
 
 
-def test_debug_is_off_unless_asked(tmp_path):
+def _settings_say(tmp_path, expression: str, **env: str) -> str:
+    """`expression` over the settings module (as `s`) printed by a fresh interpreter with only `env` set."""
     import subprocess
     import sys
 
-    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
-    code = "import sdelka.settings as s; print(s.DEBUG, s.ALLOWED_HOSTS)"
+    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50, **env}
+    code = f"import sdelka.settings as s; print({expression})"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False ['127.0.0.1', 'localhost']"
+    return result.stdout.strip()
+
+
+def test_debug_is_off_unless_asked(tmp_path):
+    assert _settings_say(tmp_path, "s.DEBUG, s.ALLOWED_HOSTS") == "False ['127.0.0.1', 'localhost']"
 
 
 def test_jit_off_is_added_to_the_options_of_a_postgresql_url(tmp_path):
-    import subprocess
-    import sys
-
-    env = {"PATH": "/usr/bin:/bin", "SDELKA_DATA_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
-    code = "import sdelka.settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
     for url, options in [
         ("postgres://u@db:5432/crm", "-c jit=off"),
         ("postgres://u@db:5432/crm?options=-c%20search_path%3Dcrm", "-c search_path=crm -c jit=off"),
     ]:
-        result = subprocess.run([sys.executable, "-c", code], env={**env, "DATABASE_URL": url},
-                                capture_output=True, text=True, check=True)  # fmt: skip
-        assert result.stdout.strip() == options
+        assert _settings_say(tmp_path, "s.DATABASES['default']['OPTIONS']['options']", DATABASE_URL=url) == options
 
 
 @pytest.mark.django_db
